@@ -1,0 +1,36 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both create .venv when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: demo test test-slow bench lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(PY) examples/quickstart.py
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest
+
+test-slow: $(VENV)/.installed-test
+	$(PY) -m pytest -m slow
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_engine.py
+
+lint: $(VENV)/.installed-test
+	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check probdl tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis benchmarks/results

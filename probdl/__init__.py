@@ -1,0 +1,24 @@
+"""probdl: probabilistic programming on its own autograd engine over NumPy and CuPy.
+
+The everyday names live here: ``probdl.tensor``, ``probdl.Tensor``, the ops
+(``probdl.exp``, ``probdl.logsumexp``, ``probdl.cholesky``, ...), the function
+transforms (``probdl.grad``, ``probdl.value_and_grad``, ...), and the settings
+(``probdl.set_rng_seed``, ``probdl.set_default_dtype``, ``probdl.device``).
+"""
+from .backend import (
+    Device,
+    cuda_is_available,
+    device,
+    get_default_dtype,
+    get_rng,
+    set_default_dtype,
+    set_rng_seed,
+)
+from .tensor import *  # noqa: F403
+from .tensor import Tensor, enable_grad, grad, hessian, hvp, is_grad_enabled, jacobian, no_grad, set_grad_enabled
+from .tensor import tensor, value_and_grad, vjp  # noqa: F401
+from .tensor.ops import LinAlgError  # noqa: F401
+
+from numpy import bool_, float32, float64, int32, int64  # noqa: F401  (dtypes, as probdl.float32)
+
+__version__ = "0.1.0"

@@ -1,0 +1,299 @@
+"""Graph nodes, op application and the backward pass.
+
+A primitive op is a class with two static methods side by side::
+
+    class Exp(Op):
+        forward = staticmethod(lambda x: get_array_module(x).exp(x))   # raw arrays in, raw array out
+        @staticmethod
+        def backward(node, out, g):                                    # Tensor ops, so it can be differentiated
+            return (g * out,)
+
+:func:`apply` runs ``forward`` on the inputs' arrays and, when gradients are being
+recorded, ties the result to a :class:`Node` holding the op, its input tensors and
+its static attributes: the uniform record a trace-and-replay compiler needs.
+
+:func:`run_backward` walks the graph in reverse topological order (an iterative
+sort, so deep graphs need no recursion), calls each node's ``backward`` with the
+node, its output tensor and the incoming gradient, sums the gradients of shared
+inputs, and frees each node as soon as it is used unless ``retain_graph``. With
+``create_graph`` the backward rules are themselves recorded, which is how
+higher derivatives work; without it they run under no-grad and build nothing.
+
+References: Griewank & Walther, *Evaluating Derivatives* (2008), ch. 3 (reverse mode).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+__all__ = [
+    "Op",
+    "Node",
+    "apply",
+    "run_backward",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
+]
+
+_grad_enabled: bool = True
+
+
+def is_grad_enabled() -> bool:
+    """True when ops record the graph that backward walks."""
+    return _grad_enabled
+
+
+class set_grad_enabled:
+    """Turn graph recording on or off, as a context manager or a decorator; restores the old mode on exit."""
+
+    __slots__ = ("mode", "prev")
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+        self.prev = _grad_enabled
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = self.mode
+
+    def __exit__(self, *exc: Any) -> None:
+        global _grad_enabled
+        _grad_enabled = self.prev
+
+    def __call__(self, fn):
+        import functools
+
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """Context (or decorator) in which ops record no graph: inference, optimizer updates, samplers."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Context (or decorator) that records the graph even inside ``no_grad``."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+class Op:
+    """Base of the primitive ops. Subclasses define static ``forward`` and ``backward``.
+
+    ``forward(*arrays, **attrs)`` computes on raw ``xp`` arrays and never branches on
+    their values in Python. ``backward(node, out, g)`` returns one gradient (a Tensor,
+    or ``None`` for no gradient) per input, built from Tensor ops, each already
+    summed to its input's shape. ``node.inputs`` holds the input tensors and
+    ``node.attrs`` the static attributes (a dict or ``None``).
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def forward(*arrays: Any, **attrs: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(node: "Node", out: "Tensor", g: "Tensor") -> tuple:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Node:
+    """One recorded op application: the op, its input tensors, its static attributes.
+
+    The node does not hold its output (that would be a reference cycle); the
+    backward pass hands the output to the rule. ``inputs`` becomes ``None`` when
+    the node is freed after use.
+    """
+
+    __slots__ = ("op", "inputs", "attrs")
+
+    def __init__(self, op: type[Op], inputs: tuple, attrs: dict | None) -> None:
+        self.op = op
+        self.inputs = inputs
+        self.attrs = attrs
+
+    def __repr__(self) -> str:
+        return f"<{self.op.__name__}Backward>"
+
+
+def _describe(inputs: Sequence["Tensor"]) -> str:
+    return ", ".join(f"{tuple(t.data.shape)} {t.data.dtype}" for t in inputs)
+
+
+def _op_error(op: type[Op], inputs: Sequence["Tensor"], err: Exception) -> Exception:
+    """Rewrite an array-level failure as an error that names the op and its inputs."""
+    from ..backend import device_of
+    from ..backend.linalg import LinAlgError
+
+    if isinstance(err, LinAlgError):
+        return err
+    devices = {str(device_of(t.data)) for t in inputs}
+    name = op.__name__.lower()
+    if len(devices) > 1:
+        return RuntimeError(f"{name}: inputs are on different devices ({', '.join(sorted(devices))}); "
+                            f"move them to one device with .to(device)")
+    kind = type(err) if isinstance(err, (ValueError, TypeError, IndexError)) else RuntimeError
+    return kind(f"{name}: {err} (inputs: {_describe(inputs)})")
+
+
+def apply(op: type[Op], inputs: tuple, attrs: dict | None = None) -> "Tensor":
+    """Run ``op`` forward on the inputs' arrays and record it when any input needs a gradient."""
+    try:
+        if attrs is None:
+            data = op.forward(*[t.data for t in inputs])
+        else:
+            data = op.forward(*[t.data for t in inputs], **attrs)
+    except Exception as err:  # re-raised with the op's name and the input shapes
+        raise _op_error(op, inputs, err) from err
+    t = Tensor.__new__(Tensor)
+    t.data = data
+    t.grad = None
+    t._retain = False
+    if _grad_enabled:
+        for x in inputs:
+            if x.requires_grad:
+                t.requires_grad = True
+                t._node = Node(op, inputs, attrs)
+                return t
+    t.requires_grad = False
+    t._node = None
+    return t
+
+
+def _topological_order(roots: Iterable["Tensor"], stop: set[int]) -> list["Tensor"]:
+    """Tensors reachable from ``roots`` through recorded nodes, inputs before the tensors made from them.
+
+    An explicit stack instead of recursion, so graphs thousands of ops deep are fine.
+    Tensors whose id is in ``stop`` are included but not expanded.
+    """
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(r, False) for r in roots]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        node = t._node
+        if node is None or id(t) in stop:
+            continue
+        if node.inputs is None:
+            raise RuntimeError(
+                f"backward: the graph through {node!r} has already been freed by an earlier backward; "
+                "pass retain_graph=True to the first backward (or grad) to walk it again")
+        for x in node.inputs:
+            if x.requires_grad and id(x) not in seen:
+                stack.append((x, False))
+    return order
+
+
+def run_backward(
+    roots: Sequence["Tensor"],
+    root_grads: Sequence["Tensor"],
+    inputs: Sequence["Tensor"] | None = None,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+) -> list["Tensor | None"] | None:
+    """Reverse-mode sweep from ``roots`` seeded with ``root_grads``.
+
+    With ``inputs=None`` the gradients accumulate into the ``.grad`` of every leaf
+    that requires grad (``Tensor.backward``). With ``inputs`` given, nothing is
+    accumulated: the gradients with respect to those tensors (leaves or not) are
+    returned, ``None`` for an input the roots do not depend on (``probdl.grad``).
+    """
+    retain_graph = retain_graph or create_graph  # the derivative's graph reaches into the forward graph
+    targets = {id(x): i for i, x in enumerate(inputs)} if inputs is not None else None
+    order = _topological_order(roots, set(targets) if targets else set())
+    needed = None
+    if targets is not None:  # prune: walk only the nodes that lead to a requested input
+        needed = set()
+        for t in order:
+            node = t._node
+            if id(t) in targets or (node is not None and node.inputs is not None
+                                    and any(id(x) in needed for x in node.inputs)):
+                needed.add(id(t))
+        results: list[Tensor | None] = [None] * len(inputs)
+
+    grads: dict[int, Tensor] = {}
+    for r, g in zip(roots, root_grads):
+        grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
+    assigned: set[int] = set()
+
+    with set_grad_enabled(create_graph):
+        for t in reversed(order):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if targets is not None and id(t) in targets:
+                results[targets[id(t)]] = g  # the sort did not expand past a requested input
+                continue
+            node = t._node
+            if node is None:
+                if targets is None:
+                    _accumulate_leaf(t, g, create_graph, assigned)
+                continue
+            if t._retain and targets is None:
+                _accumulate_leaf(t, g, create_graph, assigned)
+            if needed is not None and id(t) not in needed:
+                continue
+            in_grads = node.op.backward(node, t, g)
+            for x, gx in zip(node.inputs, in_grads):
+                if gx is None or not x.requires_grad:
+                    continue
+                if needed is not None and id(x) not in needed:
+                    continue
+                if gx.data.shape != x.data.shape:
+                    raise RuntimeError(f"internal error: {node!r} gave a gradient of shape {gx.data.shape} "
+                                       f"for an input of shape {x.data.shape}")
+                if gx.data.dtype != x.data.dtype:
+                    gx = gx.astype(x.data.dtype)
+                k = id(x)
+                prev = grads.get(k)
+                grads[k] = gx if prev is None else prev + gx
+            if not retain_graph:
+                node.inputs = None
+                node.attrs = None
+    return results if targets is not None else None
+
+
+def _accumulate_leaf(t: "Tensor", g: "Tensor", create_graph: bool, assigned: set[int]) -> None:
+    """Add ``g`` into ``t.grad``; never let two leaves share one gradient array."""
+    if not create_graph:
+        base = g.data.base if g.data.base is not None else g.data
+        if id(base) in assigned:
+            g = Tensor._wrap(g.data.copy())
+            base = g.data
+        elif g._node is not None or g.requires_grad:
+            g = Tensor._wrap(g.data)
+        assigned.add(id(base))
+    if t.grad is None:
+        t.grad = g
+    else:
+        t.grad = t.grad + g
+
+
+from .tensor import Tensor  # noqa: E402  (Tensor needs this module's names at import time)

@@ -1,0 +1,112 @@
+"""Helpers every op module shares: argument conversion and the one ``sum_to`` that undoes broadcasting."""
+from __future__ import annotations
+
+from typing import Any
+
+from ...backend import get_array_module
+from ..autograd import Op, apply
+from ..tensor import Tensor, as_array, as_tensor_like
+
+__all__ = ["Tensor", "Op", "apply", "pair", "to_tensor", "sum_to", "broadcast_to", "constant", "xp_of", "normalize_axes", "identity"]
+
+
+def xp_of(t: Tensor):
+    """The array module of a tensor's data."""
+    return get_array_module(t.data)
+
+
+def to_tensor(x: Any) -> Tensor:
+    """A Tensor as it is, anything else as a constant Tensor (Python floats take the default dtype)."""
+    return x if isinstance(x, Tensor) else Tensor._wrap(as_array(x))
+
+
+def pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Both operands as Tensors; a Python number adopts the other operand's dtype."""
+    if isinstance(a, Tensor):
+        return a, as_tensor_like(b, a)
+    if isinstance(b, Tensor):
+        return as_tensor_like(a, b), b
+    a = to_tensor(a)
+    return a, as_tensor_like(b, a)
+
+
+def constant(array: Any) -> Tensor:
+    """Wrap an array computed from data (a mask, an index) as a Tensor outside the graph."""
+    return Tensor._wrap(array)
+
+
+def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
+    """``None`` → every axis; an int or a sequence → a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(a % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def _sum_to_array(a: Any, shape: tuple[int, ...]) -> Any:
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and a.shape[lead + i] != 1)
+    return a.sum(axis=axes, keepdims=True).reshape(shape) if axes else a.reshape(shape)
+
+
+class SumTo(Op):
+    """Sum a broadcast array back down to ``shape``: the adjoint of :class:`BroadcastTo`."""
+
+    forward = staticmethod(_sum_to_array)
+
+    @staticmethod
+    def backward(node, out, g):
+        return (broadcast_to(g, node.inputs[0].data.shape),)
+
+
+class BroadcastTo(Op):
+    """Broadcast to ``shape`` (a read-only view); its adjoint is :class:`SumTo`."""
+
+    @staticmethod
+    def forward(x, shape):
+        return get_array_module(x).broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(node, out, g):
+        return (sum_to(g, node.inputs[0].data.shape),)
+
+
+def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Reduce a gradient to ``shape`` by summing the dimensions that broadcasting added or stretched."""
+    if g.data.shape == shape:
+        return g
+    return apply(SumTo, (g,), {"shape": shape})
+
+
+def broadcast_to(x: Any, shape: Any) -> Tensor:
+    """Broadcast ``x`` to ``shape`` (PyTorch's ``expand``; ``-1`` keeps a dimension)."""
+    x = to_tensor(x)
+    shape = tuple(shape) if not isinstance(shape, int) else (shape,)
+    if -1 in shape:
+        lead = len(shape) - x.ndim
+        shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
+    if x.data.shape == shape:
+        return x
+    return apply(BroadcastTo, (x,), {"shape": shape})
+
+
+class Identity(Op):
+    """A new tensor over the same array, linked to its input in the graph (gradient passes through)."""
+
+    forward = staticmethod(lambda x: x)
+
+    @staticmethod
+    def backward(node, out, g):
+        return (g,)
+
+
+def identity(x: Tensor) -> Tensor:
+    """``x`` as a distinct graph node: what ``grad`` differentiates with respect to when nested."""
+    return apply(Identity, (x,))

@@ -1,0 +1,300 @@
+"""Reductions along axes (``axis`` and ``keepdims`` as in NumPy), cumulative sums, norms and softmax."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...backend import get_array_module
+from .base import Op, Tensor, apply, broadcast_to, constant, normalize_axes, to_tensor
+from .elementwise import abs, exp, sqrt, where
+
+__all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "logsumexp", "var", "std", "cumsum", "norm",
+           "argmax", "argmin", "softmax", "log_softmax", "any", "all", "count_nonzero"]
+
+
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _expand(g: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool) -> Tensor:
+    """Broadcast a reduced gradient back over the reduced axes of ``x``."""
+    if not keepdims:
+        g = g.reshape(_kept_shape(x.data.shape, axes))
+    return broadcast_to(g, x.data.shape)
+
+
+def _reduce(op: type[Op], x: Any, axis: Any, keepdims: bool, name: str, **extra) -> Tensor:
+    x = to_tensor(x)
+    axes = normalize_axes(axis, x.data.ndim, name)
+    return apply(op, (x,), {"axes": axes, "keepdims": keepdims, **extra})
+
+
+class Sum(Op):
+    forward = staticmethod(lambda x, axes, keepdims: x.sum(axis=axes, keepdims=keepdims))
+
+    @staticmethod
+    def backward(node, out, g):
+        a = node.attrs
+        return (_expand(g, node.inputs[0], a["axes"], a["keepdims"]),)
+
+
+class Mean(Op):
+    forward = staticmethod(lambda x, axes, keepdims: x.mean(axis=axes, keepdims=keepdims))
+
+    @staticmethod
+    def backward(node, out, g):
+        x, a = node.inputs[0], node.attrs
+        n = int(np.prod([x.data.shape[i] for i in a["axes"]]))
+        return (_expand(g * (1.0 / n), x, a["axes"], a["keepdims"]),)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis`` (all axes when ``None``)."""
+    return _reduce(Sum, x, axis, keepdims, "sum")
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis`` (all axes when ``None``)."""
+    return _reduce(Mean, x, axis, keepdims, "mean")
+
+
+class Prod(Op):
+    """Product; the gradient is the product of the other elements, right also where some are zero."""
+
+    forward = staticmethod(lambda x, axes, keepdims: x.prod(axis=axes, keepdims=keepdims))
+
+    @staticmethod
+    def backward(node, out, g):
+        x, a = node.inputs[0], node.attrs
+        axes, keepdims = a["axes"], a["keepdims"]
+        is_zero = x.data == 0
+        nonzero = where(is_zero, 1, x)
+        # With no zero: out / x. With exactly one zero: the product of the rest at that place, 0 elsewhere.
+        prod_nonzero = _expand(prod(nonzero, axes, keepdims=True), x, axes, True)
+        one_zero = constant((is_zero.sum(axis=axes, keepdims=True) == 1).astype(x.data.dtype))
+        others = where(is_zero, prod_nonzero * one_zero, _expand(out, x, axes, keepdims) / nonzero)
+        return (_expand(g, x, axes, keepdims) * others,)
+
+
+def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Product over ``axis``."""
+    return _reduce(Prod, x, axis, keepdims, "prod")
+
+
+class Max(Op):
+    """Max over axes; ties share the gradient evenly."""
+
+    forward = staticmethod(lambda x, axes, keepdims: x.max(axis=axes, keepdims=keepdims))
+
+    @staticmethod
+    def backward(node, out, g):
+        return (_extremum_grad(node, out, g),)
+
+
+class Min(Op):
+    """Min over axes; ties share the gradient evenly."""
+
+    forward = staticmethod(lambda x, axes, keepdims: x.min(axis=axes, keepdims=keepdims))
+
+    @staticmethod
+    def backward(node, out, g):
+        return (_extremum_grad(node, out, g),)
+
+
+def _extremum_grad(node, out, g):
+    x, a = node.inputs[0], node.attrs
+    axes, keepdims = a["axes"], a["keepdims"]
+    o = out.data if keepdims else out.data.reshape(_kept_shape(x.data.shape, axes))
+    hit = x.data == o
+    share = hit / hit.sum(axis=axes, keepdims=True)
+    return _expand(g, x, axes, keepdims) * constant(share.astype(x.data.dtype))
+
+
+def _check_nonempty(x: Tensor, axes: tuple[int, ...], name: str) -> None:
+    if any(x.data.shape[i] == 0 for i in axes) or x.data.size == 0:
+        raise ValueError(f"{name}: reduction over an empty axis of a tensor of shape {x.data.shape}")
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Maximum over ``axis`` (values only, as NumPy; use :func:`argmax` for positions)."""
+    x = to_tensor(x)
+    _check_nonempty(x, normalize_axes(axis, x.ndim, "max"), "max")
+    return _reduce(Max, x, axis, keepdims, "max")
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Minimum over ``axis``."""
+    x = to_tensor(x)
+    _check_nonempty(x, normalize_axes(axis, x.ndim, "min"), "min")
+    return _reduce(Min, x, axis, keepdims, "min")
+
+
+amax, amin = max, min
+
+
+class Logsumexp(Op):
+    """log Σ exp(x), shifted by the max so that nothing overflows; the gradient is softmax(x)."""
+
+    @staticmethod
+    def forward(x, axes, keepdims):
+        xp = get_array_module(x)
+        m = x.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        return out if keepdims else out.reshape(tuple(s for i, s in enumerate(x.shape) if i not in axes))
+
+    @staticmethod
+    def backward(node, out, g):
+        x, a = node.inputs[0], node.attrs
+        return (_expand(g, x, a["axes"], a["keepdims"]) * exp(x - _expand(out, x, a["axes"], a["keepdims"])),)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x), axis)), stable for inputs of any magnitude."""
+    return _reduce(Logsumexp, x, axis, keepdims, "logsumexp")
+
+
+def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+    """Variance over ``axis`` with ``ddof`` as in NumPy (0: divide by n; 1: the unbiased estimate)."""
+    x = to_tensor(x)
+    axes = normalize_axes(axis, x.ndim, "var")
+    n = int(np.prod([x.data.shape[i] for i in axes]))
+    if n - ddof <= 0:
+        raise ValueError(f"var: ddof={ddof} leaves no degrees of freedom over {n} elements")
+    d = x - mean(x, axes, keepdims=True)
+    return sum(d * d, axes, keepdims=keepdims) * (1.0 / (n - ddof))
+
+
+def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+    """Standard deviation: sqrt(var(x, axis, ddof))."""
+    return sqrt(var(x, axis, ddof, keepdims))
+
+
+class Cumsum(Op):
+    forward = staticmethod(lambda x, axis: get_array_module(x).cumsum(x, axis=axis))
+
+    @staticmethod
+    def backward(node, out, g):
+        axis = node.attrs["axis"]
+        return (g.flip(axis).cumsum(axis).flip(axis),)
+
+
+def cumsum(x: Any, axis: int | None = None) -> Tensor:
+    """Cumulative sum along ``axis`` (over the flattened tensor when ``None``)."""
+    x = to_tensor(x)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    (axis,) = normalize_axes(axis, x.ndim, "cumsum")
+    return apply(Cumsum, (x,), {"axis": axis})
+
+
+class L2Norm(Op):
+    """sqrt(Σ x²) over axes, with gradient x / norm (taken as 0 where the norm is 0)."""
+
+    @staticmethod
+    def forward(x, axes, keepdims):
+        return get_array_module(x).sqrt((x * x).sum(axis=axes, keepdims=keepdims))
+
+    @staticmethod
+    def backward(node, out, g):
+        x, a = node.inputs[0], node.attrs
+        axes, keepdims = a["axes"], a["keepdims"]
+        safe = where(out.data == 0, 1, out)
+        return (x * _expand(g / safe, x, axes, keepdims),)
+
+
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A002
+    """Vector p-norm over ``axis`` (``ord`` = 2 by default, 1, inf, -inf, 0 or any p > 0), or the
+    Frobenius norm (``ord=None`` or ``"fro"``) over all axes or a pair of axes.
+    """
+    x = to_tensor(x)
+    axes = normalize_axes(axis, x.ndim, "norm")
+    if ord in (None, 2, "fro"):
+        if ord == 2 and len(axes) == 2 and axis is not None:
+            raise ValueError("norm: the matrix 2-norm (largest singular value) is not supported; use ord='fro'")
+        return apply(L2Norm, (x,), {"axes": axes, "keepdims": keepdims})
+    if ord == "fro" or ord == "nuc" or len(axes) > 1 and axis is not None:
+        raise ValueError(f"norm: ord={ord!r} is supported for vectors only (one axis); use ord='fro' for matrices")
+    if ord == 1:
+        return sum(abs(x), axes, keepdims)
+    if ord == np.inf:
+        return max(abs(x), axes, keepdims)
+    if ord == -np.inf:
+        return min(abs(x), axes, keepdims)
+    if ord == 0:
+        return count_nonzero(x, axes, keepdims).astype(x.dtype)
+    if isinstance(ord, (int, float)) and ord > 0:
+        return sum(abs(x) ** ord, axes, keepdims) ** (1.0 / ord)
+    raise ValueError(f"norm: unsupported ord {ord!r}")
+
+
+class Softmax(Op):
+    @staticmethod
+    def forward(x, axis):
+        xp = get_array_module(x)
+        e = xp.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+
+    @staticmethod
+    def backward(node, out, g):
+        axis = node.attrs["axis"]
+        return (out * (g - sum(g * out, axis, keepdims=True)),)
+
+
+class LogSoftmax(Op):
+    @staticmethod
+    def forward(x, axis):
+        xp = get_array_module(x)
+        s = x - x.max(axis=axis, keepdims=True)
+        return s - xp.log(xp.exp(s).sum(axis=axis, keepdims=True))
+
+    @staticmethod
+    def backward(node, out, g):
+        axis = node.attrs["axis"]
+        return (g - exp(out) * sum(g, axis, keepdims=True),)
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x), axis), shifted by the max for stability."""
+    x = to_tensor(x)
+    (axis,) = normalize_axes(axis, x.ndim, "softmax")
+    return apply(Softmax, (x,), {"axis": axis})
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """x - logsumexp(x, axis): log-probabilities from logits, stable."""
+    x = to_tensor(x)
+    (axis,) = normalize_axes(axis, x.ndim, "log_softmax")
+    return apply(LogSoftmax, (x,), {"axis": axis})
+
+
+# ---------------------------------------------------------------- no gradient
+def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the maximum along ``axis`` (of the flattened tensor when ``None``); not differentiable."""
+    x = to_tensor(x)
+    return constant(get_array_module(x.data).argmax(x.data, axis=axis, keepdims=keepdims))
+
+
+def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the minimum along ``axis``; not differentiable."""
+    x = to_tensor(x)
+    return constant(get_array_module(x.data).argmin(x.data, axis=axis, keepdims=keepdims))
+
+
+def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Whether any element along ``axis`` is true (non-zero)."""
+    x = to_tensor(x)
+    return constant(x.data.any(axis=axis, keepdims=keepdims))
+
+
+def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Whether every element along ``axis`` is true (non-zero)."""
+    x = to_tensor(x)
+    return constant(x.data.all(axis=axis, keepdims=keepdims))
+
+
+def count_nonzero(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Number of non-zero elements along ``axis``."""
+    x = to_tensor(x)
+    return constant(get_array_module(x.data).count_nonzero(x.data, axis=axis, keepdims=keepdims))

@@ -1,0 +1,86 @@
+"""Special functions with gradients: log-gamma and its derivatives, the error function, the normal CDF.
+
+Forward values come from ``scipy.special`` (or ``cupyx.scipy.special``) through the
+backend; each gradient is written with other ops of this family, so that, for
+example, ``lgamma`` can be differentiated any number of times
+(lgamma → digamma → polygamma(1) → polygamma(2) → ...).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ...backend import get_array_module, special as _special
+from .base import Op, Tensor, apply, pair, sum_to, to_tensor
+from .elementwise import _unary_op, exp, log, where
+
+__all__ = ["lgamma", "digamma", "polygamma", "trigamma", "erf", "erfc", "ndtr", "log_ndtr", "ndtri", "xlogy"]
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+
+
+def _sp(x):
+    return _special(get_array_module(x))
+
+
+class Polygamma(Op):
+    """The n-th derivative of digamma; its gradient is polygamma(n + 1)."""
+
+    forward = staticmethod(lambda x, n: _sp(x).polygamma(n, x).astype(x.dtype, copy=False))
+
+    @staticmethod
+    def backward(node, out, g):
+        return (g * polygamma(node.attrs["n"] + 1, node.inputs[0]),)
+
+
+def polygamma(n: int, x: Any) -> Tensor:
+    """ψ⁽ⁿ⁾(x), the n-th derivative of the digamma function (n = 1 is the trigamma function)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"polygamma: order n must be a non-negative int, got {n!r}")
+    if n == 0:
+        return digamma(x)
+    return apply(Polygamma, (to_tensor(x),), {"n": n})
+
+
+def trigamma(x: Any) -> Tensor:
+    """ψ⁽¹⁾(x) = polygamma(1, x)."""
+    return polygamma(1, x)
+
+
+Lgamma, lgamma = _unary_op("Lgamma", lambda x: _sp(x).gammaln(x), lambda x, out, g: g * digamma(x),
+                           "log|Γ(x)|.")
+Digamma, digamma = _unary_op("Digamma", lambda x: _sp(x).digamma(x), lambda x, out, g: g * polygamma(1, x),
+                             "ψ(x) = d/dx log Γ(x).")
+Erf, erf = _unary_op("Erf", lambda x: _sp(x).erf(x), lambda x, out, g: g * (_TWO_OVER_SQRT_PI * exp(-x * x)),
+                     "The error function.")
+Erfc, erfc = _unary_op("Erfc", lambda x: _sp(x).erfc(x), lambda x, out, g: g * (-_TWO_OVER_SQRT_PI * exp(-x * x)),
+                       "1 - erf(x), accurate in the tail.")
+Ndtr, ndtr = _unary_op("Ndtr", lambda x: _sp(x).ndtr(x), lambda x, out, g: g * exp(-0.5 * x * x - _LOG_SQRT_2PI),
+                       "Φ(x), the standard normal CDF.")
+# d/dx log Φ(x) = φ(x) / Φ(x) = exp(log φ(x) - log Φ(x)): finite even at x = -1000 where both underflow.
+LogNdtr, log_ndtr = _unary_op("LogNdtr", lambda x: _sp(x).log_ndtr(x),
+                              lambda x, out, g: g * exp(-0.5 * x * x - _LOG_SQRT_2PI - out),
+                              "log Φ(x), accurate far into both tails.")
+# d/dp Φ⁻¹(p) = 1 / φ(Φ⁻¹(p)).
+Ndtri, ndtri = _unary_op("Ndtri", lambda x: _sp(x).ndtri(x), lambda x, out, g: g * exp(0.5 * out * out + _LOG_SQRT_2PI),
+                         "Φ⁻¹(p), the standard normal quantile function.")
+
+
+class Xlogy(Op):
+    """x * log(y), defined as 0 where x == 0 (so 0 * log 0 = 0)."""
+
+    forward = staticmethod(lambda x, y: _sp(x).xlogy(x, y))
+
+    @staticmethod
+    def backward(node, out, g):
+        x, y = node.inputs
+        gx = sum_to(g * log(y), x.data.shape) if x.requires_grad else None
+        gy = sum_to(g * where(x.data == 0, 0, x / y), y.data.shape) if y.requires_grad else None
+        return gx, gy
+
+
+def xlogy(x: Any, y: Any) -> Tensor:
+    """x * log(y) with 0 * log(0) = 0, as in ``scipy.special.xlogy``."""
+    x, y = pair(x, y)
+    return apply(Xlogy, (x, y))
