@@ -284,7 +284,7 @@ def _accumulate_leaf(t: "Tensor", g: "Tensor", create_graph: bool, assigned: set
     """Add ``g`` into ``t.grad``; never let two leaves share one gradient array."""
     if not create_graph:
         base = g.data.base if g.data.base is not None else g.data
-        if id(base) in assigned:
+        if id(base) in assigned or not getattr(g.data.flags, "writeable", True):  # shared, or a broadcast view
             g = Tensor._wrap(g.data.copy())
             base = g.data
         elif g._node is not None or g.requires_grad:

@@ -200,7 +200,8 @@ class SolveTriangular(Op):
 
 def _as_matrix_rhs(name: str, a: Tensor, b: Tensor) -> tuple[Tensor, bool]:
     _check_square(name, a)
-    vector = b.ndim == a.ndim - 1 or b.ndim == 1
+    # As PyTorch: b is a (batch of) vector(s) when it is 1-D or has exactly a's batch dims plus one.
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape[:-1] == a.shape[:-2])
     bm = b.unsqueeze(-1) if vector else b
     if bm.ndim < 2 or bm.shape[-2] != a.shape[-1]:
         raise ValueError(f"{name}: a of shape {a.shape} and b of shape {b.shape} do not match "

@@ -1,6 +1,7 @@
 """Reductions along axes (``axis`` and ``keepdims`` as in NumPy), cumulative sums, norms and softmax."""
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
@@ -112,7 +113,7 @@ def _extremum_grad(node, out, g):
 
 
 def _check_nonempty(x: Tensor, axes: tuple[int, ...], name: str) -> None:
-    if any(x.data.shape[i] == 0 for i in axes) or x.data.size == 0:
+    if builtins.any(x.data.shape[i] == 0 for i in axes) or x.data.size == 0:
         raise ValueError(f"{name}: reduction over an empty axis of a tensor of shape {x.data.shape}")
 
 
