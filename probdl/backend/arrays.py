@@ -43,7 +43,7 @@ def ndarray_types() -> tuple[type, ...]:
 def get_array_module(*arrays: Any) -> ModuleType:
     """Return ``numpy`` or ``cupy``: cupy if any argument is a cupy array, else numpy."""
     for a in arrays:
-        if type(a).__module__.startswith("cupy"):
+        if type(a) is not np.ndarray and type(a).__module__.startswith("cupy"):
             return _cupy()
     return np
 
@@ -59,11 +59,18 @@ class Device:
     def __init__(self, type: str = "cpu", index: int | None = None) -> None:
         if isinstance(type, Device):
             type, index = type.type, type.index
+        spec = type
+        if not isinstance(spec, str):
+            raise TypeError(f"device: expected a string such as 'cpu' or 'cuda:0', got {spec!r}")
         if ":" in type:
             type, _, idx = type.partition(":")
+            if not idx.isdigit():
+                raise ValueError(f"device: bad device index in {spec!r}; expected e.g. 'cuda:0'")
             index = int(idx)
-        if type not in ("cpu", "cuda"):
-            raise ValueError(f"device: unknown device type {type!r}; expected 'cpu' or 'cuda'")
+        if type not in ("cpu", "cuda") or (type == "cpu" and index not in (None, 0)):
+            raise ValueError(f"device: unknown device {spec!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+        if type == "cpu":
+            index = None
         if type == "cuda" and index is None:
             index = 0
         self.type = type

@@ -12,8 +12,8 @@ A primitive op is a class with two static methods side by side::
 recorded, ties the result to a :class:`Node` holding the op, its input tensors and
 its static attributes: the uniform record a trace-and-replay compiler needs.
 
-:func:`run_backward` walks the graph in reverse topological order (an iterative
-sort, so deep graphs need no recursion), calls each node's ``backward`` with the
+:func:`run_backward` walks the graph in reverse creation order (a heap, so deep
+graphs need no recursion), calls each node's ``backward`` with the
 node, its output tensor and the incoming gradient, sums the gradients of shared
 inputs, and frees each node as soon as it is used unless ``retain_graph``. With
 ``create_graph`` the backward rules are themselves recorded, which is how
@@ -23,7 +23,9 @@ References: Griewank & Walther, *Evaluating Derivatives* (2008), ch. 3 (reverse 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+import itertools
+from heapq import heappop, heappush
+from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -117,6 +119,9 @@ class Op:
         raise NotImplementedError
 
 
+_node_counter = itertools.count()
+
+
 class Node:
     """One recorded op application: the op, its input tensors, its static attributes.
 
@@ -125,12 +130,13 @@ class Node:
     the node is freed after use.
     """
 
-    __slots__ = ("op", "inputs", "attrs")
+    __slots__ = ("op", "inputs", "attrs", "seq")
 
     def __init__(self, op: type[Op], inputs: tuple, attrs: dict | None) -> None:
         self.op = op
         self.inputs = inputs
         self.attrs = attrs
+        self.seq = next(_node_counter)  # creation order: consumers always have a larger seq than producers
 
     def __repr__(self) -> str:
         return f"<{self.op.__name__}Backward>"
@@ -159,10 +165,13 @@ def _op_error(op: type[Op], inputs: Sequence["Tensor"], err: Exception) -> Excep
 def apply(op: type[Op], inputs: tuple, attrs: dict | None = None) -> "Tensor":
     """Run ``op`` forward on the inputs' arrays and record it when any input needs a gradient."""
     try:
+        n = len(inputs)
         if attrs is None:
-            data = op.forward(*[t.data for t in inputs])
+            data = (op.forward(inputs[0].data, inputs[1].data) if n == 2 else
+                    op.forward(inputs[0].data) if n == 1 else op.forward(*[t.data for t in inputs]))
         else:
-            data = op.forward(*[t.data for t in inputs], **attrs)
+            data = (op.forward(inputs[0].data, **attrs) if n == 1 else
+                    op.forward(*[t.data for t in inputs], **attrs))
     except Exception as err:  # re-raised with the op's name and the input shapes
         raise _op_error(op, inputs, err) from err
     t = Tensor.__new__(Tensor)
@@ -180,37 +189,6 @@ def apply(op: type[Op], inputs: tuple, attrs: dict | None = None) -> "Tensor":
     return t
 
 
-def _topological_order(roots: Iterable["Tensor"], stop: set[int]) -> list["Tensor"]:
-    """Tensors reachable from ``roots`` through recorded nodes, inputs before the tensors made from them.
-
-    An explicit stack instead of recursion, so graphs thousands of ops deep are fine.
-    Tensors whose id is in ``stop`` are included but not expanded.
-    """
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(r, False) for r in roots]
-    while stack:
-        t, expanded = stack.pop()
-        if expanded:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        node = t._node
-        if node is None or id(t) in stop:
-            continue
-        if node.inputs is None:
-            raise RuntimeError(
-                f"backward: the graph through {node!r} has already been freed by an earlier backward; "
-                "pass retain_graph=True to the first backward (or grad) to walk it again")
-        for x in node.inputs:
-            if x.requires_grad and id(x) not in seen:
-                stack.append((x, False))
-    return order
-
-
 def run_backward(
     roots: Sequence["Tensor"],
     root_grads: Sequence["Tensor"],
@@ -224,56 +202,58 @@ def run_backward(
     that requires grad (``Tensor.backward``). With ``inputs`` given, nothing is
     accumulated: the gradients with respect to those tensors (leaves or not) are
     returned, ``None`` for an input the roots do not depend on (``probdl.grad``).
+
+    Nodes are processed in decreasing creation order (a heap keyed by ``Node.seq``):
+    every consumer of a tensor was created after it, so when a tensor is popped all
+    its gradient contributions have arrived. No separate topological sort, no
+    recursion, and only the nodes that receive a gradient are visited.
     """
     retain_graph = retain_graph or create_graph  # the derivative's graph reaches into the forward graph
     targets = {id(x): i for i, x in enumerate(inputs)} if inputs is not None else None
-    order = _topological_order(roots, set(targets) if targets else set())
-    needed = None
-    if targets is not None:  # prune: walk only the nodes that lead to a requested input
-        needed = set()
-        for t in order:
-            node = t._node
-            if id(t) in targets or (node is not None and node.inputs is not None
-                                    and any(id(x) in needed for x in node.inputs)):
-                needed.add(id(t))
-        results: list[Tensor | None] = [None] * len(inputs)
-
-    grads: dict[int, Tensor] = {}
-    for r, g in zip(roots, root_grads):
-        grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
+    results: list = [None] * len(inputs) if inputs is not None else []
+    pending: dict[int, list] = {}  # id(tensor) -> [tensor, summed gradient]
+    heap: list[tuple[int, int]] = []
     assigned: set[int] = set()
+    incoming = list(zip(roots, root_grads))
 
     with set_grad_enabled(create_graph):
-        for t in reversed(order):
-            g = grads.pop(id(t), None)
-            if g is None:
-                continue
-            if targets is not None and id(t) in targets:
-                results[targets[id(t)]] = g  # the sort did not expand past a requested input
-                continue
+        while True:
+            for t, g in incoming:  # deliver each gradient to its tensor
+                k = id(t)
+                if targets is not None and k in targets:  # a requested input: collect, go no further
+                    i = targets[k]
+                    results[i] = g if results[i] is None else results[i] + g
+                    continue
+                node = t._node
+                if node is None:
+                    if targets is None and t.requires_grad:
+                        _accumulate_leaf(t, g, create_graph, assigned)
+                    continue
+                entry = pending.get(k)
+                if entry is not None:
+                    entry[1] = entry[1] + g
+                    continue
+                if node.inputs is None:
+                    raise RuntimeError(
+                        f"backward: the graph through {node!r} has already been freed by an earlier backward; "
+                        "pass retain_graph=True to the first backward (or grad) to walk it again")
+                pending[k] = [t, g]
+                heappush(heap, (-node.seq, k))
+            if not heap:
+                break
+            t, g = pending.pop(heappop(heap)[1])
             node = t._node
-            if node is None:
-                if targets is None:
-                    _accumulate_leaf(t, g, create_graph, assigned)
-                continue
             if t._retain and targets is None:
                 _accumulate_leaf(t, g, create_graph, assigned)
-            if needed is not None and id(t) not in needed:
-                continue
-            in_grads = node.op.backward(node, t, g)
-            for x, gx in zip(node.inputs, in_grads):
+            incoming = []
+            for x, gx in zip(node.inputs, node.op.backward(node, t, g)):
                 if gx is None or not x.requires_grad:
                     continue
-                if needed is not None and id(x) not in needed:
-                    continue
-                if gx.data.shape != x.data.shape:
-                    raise RuntimeError(f"internal error: {node!r} gave a gradient of shape {gx.data.shape} "
-                                       f"for an input of shape {x.data.shape}")
-                if gx.data.dtype != x.data.dtype:
-                    gx = gx.astype(x.data.dtype)
-                k = id(x)
-                prev = grads.get(k)
-                grads[k] = gx if prev is None else prev + gx
+                xd, gd = x.data, gx.data
+                if gd.shape != xd.shape:
+                    raise RuntimeError(f"internal error: {node!r} gave a gradient of shape {gd.shape} "
+                                       f"for an input of shape {xd.shape}")
+                incoming.append((x, gx if gd.dtype == xd.dtype else gx.astype(xd.dtype)))
             if not retain_graph:
                 node.inputs = None
                 node.attrs = None

@@ -171,18 +171,22 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False):
 
     ``f`` returns one tensor; ``vjp_fn`` may be called any number of times.
     """
-    new_args, watched, structs, _, connected = _prepare("vjp", primals, tuple(range(len(primals))))
+    return _vjp("vjp", f, primals, has_aux)
+
+
+def _vjp(fname: str, f: Callable, primals: tuple, has_aux: bool = False):
+    new_args, watched, structs, _, connected = _prepare(fname, primals, tuple(range(len(primals))))
     create = connected or _depth > 0
     res = _call_recorded(f, new_args, {})
     out, aux = (res if has_aux else (res, None))
     if not isinstance(out, Tensor):
-        raise TypeError(f"vjp: the function must return a Tensor, got {type(out).__name__}")
+        raise TypeError(f"{fname}: the function must return a Tensor, got {type(out).__name__}")
     flat = [t for ts in watched for t in ts]
 
     def vjp_fn(cotangent: Any) -> tuple:
         ct = cotangent if isinstance(cotangent, Tensor) else Tensor._wrap(as_array(cotangent, out.dtype))
         if ct.shape != out.shape:
-            raise ValueError(f"vjp: cotangent has shape {ct.shape} but the output has shape {out.shape}")
+            raise ValueError(f"{fname}: cotangent has shape {ct.shape} but the output has shape {out.shape}")
         if out.requires_grad:
             grads = run_backward([out], [ct], inputs=flat, retain_graph=True, create_graph=create)
         else:
@@ -208,7 +212,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
                 full[i] = x
             return f(*full, **kwargs)
 
-        out, vjp_fn = vjp(g, *[args[i] for i in nums])
+        out, vjp_fn = _vjp("jacobian", g, tuple(args[i] for i in nums))
         xp = get_array_module(out.data)
         n = out.data.size
         rows = []
@@ -239,6 +243,6 @@ def hessian(f: Callable, argnums: int = 0) -> Callable:
 
 def hvp(f: Callable, x: Any, v: Any) -> tuple[Tensor, Tensor]:
     """``(∇f(x), ∇²f(x) v)`` without forming the Hessian: two backward passes."""
-    g, vjp_fn = vjp(grad(f), x)
+    g, vjp_fn = _vjp("hvp", grad(f), (x,))
     (hv,) = vjp_fn(v if isinstance(v, Tensor) else Tensor._wrap(as_array(v, g.dtype)))
     return g, hv

@@ -135,7 +135,7 @@ class Tensor:
                 raise RuntimeError(
                     f"backward: grad can be omitted only for a single-element output; this one has shape "
                     f"{self.data.shape}; pass grad= of the same shape or reduce it first (e.g. .sum())")
-            g = Tensor._wrap(get_array_module(self.data).ones_like(self.data))
+            g = Tensor._wrap(get_array_module(self.data).ones(self.data.shape, self.data.dtype))
         else:
             g = grad if isinstance(grad, Tensor) else Tensor._wrap(as_array(grad, self.data.dtype, self.device))
             if g.shape != self.shape:
@@ -205,7 +205,7 @@ def as_array(data: Any, dtype: Any = None, device: Any = None) -> Any:
         arr = data if dtype is None else data.astype(dtype, copy=False)
     else:
         arr = np.asarray(data, dtype=dtype)
-        if dtype is None:
+        if dtype is None and not isinstance(data, np.generic):  # NumPy scalars keep their dtype
             if arr.dtype.kind == "f" and arr.dtype != get_default_dtype():
                 arr = arr.astype(get_default_dtype())
             elif arr.dtype.kind == "O":

@@ -1,13 +1,14 @@
 """Helpers every op module shares: argument conversion and the one ``sum_to`` that undoes broadcasting."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from ...backend import get_array_module
+from ...backend import get_array_module, get_default_dtype
 from ..autograd import Op, apply
 from ..tensor import Tensor, as_array, as_tensor_like
 
-__all__ = ["Tensor", "Op", "apply", "pair", "to_tensor", "sum_to", "broadcast_to", "constant", "xp_of", "normalize_axes", "identity"]
+__all__ = ["Tensor", "Op", "apply", "pair", "to_tensor", "sum_to", "broadcast_to", "constant", "xp_of", "normalize_axes", "identity", "expand_reduced"]
 
 
 def xp_of(t: Tensor):
@@ -23,8 +24,12 @@ def to_tensor(x: Any) -> Tensor:
 def pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors; a Python number adopts the other operand's dtype."""
     if isinstance(a, Tensor):
+        if type(b) is float and a.data.dtype.kind in "biu":  # as PyTorch: int tensor op float -> default float
+            a = Tensor._wrap(a.data.astype(get_default_dtype()))
         return a, as_tensor_like(b, a)
     if isinstance(b, Tensor):
+        if type(a) is float and b.data.dtype.kind in "biu":
+            b = Tensor._wrap(b.data.astype(get_default_dtype()))
         return as_tensor_like(a, b), b
     a = to_tensor(a)
     return a, as_tensor_like(b, a)
@@ -66,16 +71,42 @@ class SumTo(Op):
         return (broadcast_to(g, node.inputs[0].data.shape),)
 
 
+_MATERIALIZE = 1 << 14  # below this many elements a copy is cheaper than NumPy's broadcast_to view
+
+
+def _broadcast_array(x: Any, shape: tuple[int, ...]) -> Any:
+    """``x`` broadcast to ``shape``: a fresh array when small (fast to make, writable), a read-only
+    view when large (no copy)."""
+    xp = get_array_module(x)
+    if math.prod(shape) <= _MATERIALIZE:
+        out = xp.empty(shape, dtype=x.dtype)
+        xp.copyto(out, x)
+        return out
+    return xp.broadcast_to(x, shape)
+
+
 class BroadcastTo(Op):
-    """Broadcast to ``shape`` (a read-only view); its adjoint is :class:`SumTo`."""
+    """Broadcast to ``shape``, after reshaping to ``kept`` when given (undoing a reduction without
+    keepdims); its adjoint is :class:`SumTo`."""
 
     @staticmethod
-    def forward(x, shape):
-        return get_array_module(x).broadcast_to(x, shape)
+    def forward(x, shape, kept=None):
+        return _broadcast_array(x if kept is None else x.reshape(kept), shape)
 
     @staticmethod
     def backward(node, out, g):
-        return (sum_to(g, node.inputs[0].data.shape),)
+        x, kept = node.inputs[0], node.attrs.get("kept")
+        if kept is None:
+            return (sum_to(g, x.data.shape),)
+        return (sum_to(g, kept).reshape(x.data.shape),)
+
+
+def expand_reduced(g: Tensor, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> Tensor:
+    """Broadcast the result of a reduction over ``axes`` back to the input's ``shape`` (one op)."""
+    kept = None if keepdims else tuple(1 if i in axes else s for i, s in enumerate(shape))
+    if kept is None and g.data.shape == shape:
+        return g
+    return apply(BroadcastTo, (g,), {"shape": shape, "kept": kept})
 
 
 def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:

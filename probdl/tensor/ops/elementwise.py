@@ -147,8 +147,7 @@ def neg(x: Any) -> Tensor:
 
 def reciprocal(x: Any) -> Tensor:
     """1 / x."""
-    x = to_tensor(x)
-    return div(1.0, x) if x.dtype.kind != "f" else div(x.dtype.type(1), x)
+    return div(1.0, x)
 
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001  (the name users expect)

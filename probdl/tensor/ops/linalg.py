@@ -55,9 +55,10 @@ def matmul(a: Any, b: Any) -> Tensor:
     a, b = to_tensor(a), to_tensor(b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least one dim, got shapes {a.shape} and {b.shape}")
+    inner_b = b.shape[-2] if b.ndim >= 2 else b.shape[0]
+    if a.shape[-1] != inner_b:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match ({a.shape[-1]} != {inner_b})")
     if a.ndim >= 2 and b.ndim >= 2:
-        if a.shape[-1] != b.shape[-2]:
-            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match ({a.shape[-1]} != {b.shape[-2]})")
         return apply(MatMul, (a, b))
     va, vb = a.ndim == 1, b.ndim == 1
     out = matmul(a.reshape(1, -1) if va else a, b.reshape(-1, 1) if vb else b)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ...backend import get_array_module
-from .base import Op, Tensor, apply, broadcast_to, constant, normalize_axes, to_tensor
+from .base import Op, Tensor, apply, constant, expand_reduced, normalize_axes, to_tensor
 from .elementwise import abs, exp, sqrt, where
 
 __all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "logsumexp", "var", "std", "cumsum", "norm",
@@ -20,9 +20,7 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...
 
 def _expand(g: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool) -> Tensor:
     """Broadcast a reduced gradient back over the reduced axes of ``x``."""
-    if not keepdims:
-        g = g.reshape(_kept_shape(x.data.shape, axes))
-    return broadcast_to(g, x.data.shape)
+    return expand_reduced(g, x.data.shape, axes, keepdims)
 
 
 def _reduce(op: type[Op], x: Any, axis: Any, keepdims: bool, name: str, **extra) -> Tensor:
@@ -142,7 +140,8 @@ class Logsumexp(Op):
         xp = get_array_module(x)
         m = x.max(axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
-        out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        with xp.errstate(divide="ignore"):  # all -inf along an axis: log(0) = -inf is the right answer
+            out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
         return out if keepdims else out.reshape(tuple(s for i, s in enumerate(x.shape) if i not in axes))
 
     @staticmethod
