@@ -1,11 +1,18 @@
 """The ```python blocks in the user docs run, in order, and print what their comments say.
 
 Each Markdown file's blocks run top to bottom in one fresh namespace (after
-``probdl.set_rng_seed(0)``), as a reader pasting them into one session would. A line
-of the form ``print(<args>)  # <text>`` is also an output check: what ``print`` would
-write must equal ``<text>`` up to whitespace (so a matrix shown on one line matches
-its multi-line repr). A failing block is reported with its number, its first line in
-the file, the exception and its source.
+``probdl.set_rng_seed(0)``), as a reader pasting them into one session would. A
+``print(...)`` line that shows its output in a comment is also an output check, in
+either of two forms::
+
+    print(x * 2)          # tensor([2., 4.])
+
+    print(long_message)
+    # ValueError: ... (the comment lines right below a print that has no comment of its own)
+
+What ``print`` writes must equal the comment up to whitespace (so a matrix shown on
+one line matches its multi-line repr). A failing block is reported with its number,
+its first line in the file, the exception and its source.
 """
 from __future__ import annotations
 
@@ -21,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ["docs/engine.md", "README.md"]
 
 _BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-_CHECKED_PRINT = re.compile(r"^(?P<indent>[ \t]*)print\((?P<args>.*)\)[ \t]+#[ \t]?(?P<expected>.*?)[ \t]*$")
+_PRINT_WITH_COMMENT = re.compile(r"^(?P<indent>[ \t]*)print\((?P<args>.*)\)[ \t]+#[ \t]?(?P<expected>.*?)[ \t]*$")
+_BARE_PRINT = re.compile(r"^(?P<indent>[ \t]*)print\((?P<args>.*)\)[ \t]*$")
+_COMMENT_LINE = re.compile(r"^[ \t]*#[ \t]?(?P<text>.*?)[ \t]*$")
 
 
 def python_blocks(text: str) -> list[tuple[int, str]]:
@@ -41,12 +50,22 @@ def _check_output(lineno: int, expected: str, *args: object) -> None:
 
 
 def _instrument(source: str, first_line: int) -> str:
-    """Turn each ``print(...)  # expected`` line into a call that checks the printed text."""
+    """Turn each ``print(...)`` that shows its output in a comment into a call that checks the printed text."""
+    lines = source.splitlines()
     out = []
-    for i, line in enumerate(source.splitlines()):
-        m = _CHECKED_PRINT.match(line)
-        if m:
-            line = f"{m['indent']}__check_output__({first_line + i}, {m['expected']!r}, {m['args']})"
+    for i, line in enumerate(lines):
+        m = _PRINT_WITH_COMMENT.match(line)
+        expected = m["expected"] if m else None
+        if m is None and (m := _BARE_PRINT.match(line)):
+            below = []
+            for nxt in lines[i + 1:]:
+                c = _COMMENT_LINE.match(nxt)
+                if c is None:
+                    break
+                below.append(c["text"])
+            expected = "\n".join(below) if below else None
+        if expected is not None:
+            line = f"{m['indent']}__check_output__({first_line + i}, {expected!r}, {m['args']})"
         out.append(line)
     return "\n".join(out) + "\n"
 
@@ -118,6 +137,13 @@ def test_runner_shares_one_namespace_and_checks_printed_output() -> None:
     wrong = good.replace("tensor([2., 4.])", "tensor([2., 5.])")
     with pytest.raises(AssertionError, match=r"block 2 .*prints"):
         run_markdown(wrong, "wrong.md")
+
+
+def test_output_in_the_comment_lines_below_a_print_is_checked() -> None:
+    doc = "```python\nprint('a  b')\n# a b\nprint('c')\n```\n"
+    assert run_markdown(doc, "below.md") == 1
+    with pytest.raises(AssertionError, match=r"line 2 prints"):
+        run_markdown(doc.replace("# a b", "# a c"), "below.md")
 
 
 def test_other_code_blocks_are_not_run() -> None:

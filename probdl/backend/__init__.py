@@ -5,6 +5,7 @@ Nothing outside this package imports cupy or branches on the device.
 from . import linalg
 from .arrays import (
     Device,
+    add_at,
     cuda_is_available,
     device,
     device_of,
@@ -18,6 +19,7 @@ from .special import special
 
 __all__ = [
     "Device",
+    "add_at",
     "as_dtype",
     "as_generator",
     "cuda_is_available",

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Device", "device", "get_array_module", "cuda_is_available", "device_of", "to_device", "ndarray_types"]
+__all__ = ["add_at", "Device", "device", "get_array_module", "cuda_is_available", "device_of", "to_device", "ndarray_types"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -126,3 +126,13 @@ def to_device(array: Any, dev: str | Device) -> Any:
     cp = dev.xp
     with cp.cuda.Device(dev.index):
         return cp.asarray(array)
+
+
+def add_at(target: Any, key: Any, values: Any) -> None:
+    """``target[key] += values`` in place, adding up repeated indices (unlike plain ``+=``)."""
+    if get_array_module(target) is np:
+        np.add.at(target, key, values)
+    else:
+        import cupyx  # noqa: PLC0415  (cupy's name for add.at)
+
+        cupyx.scatter_add(target, key, values)

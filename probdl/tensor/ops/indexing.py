@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ...backend import get_array_module, get_default_dtype
+from ...backend import add_at, get_array_module, get_default_dtype
 from .base import Op, Tensor, apply, constant, normalize_axes, to_tensor
 
 __all__ = ["getitem", "take_along_axis", "gather", "index_select", "index_add", "scatter_add", "one_hot"]
@@ -60,22 +60,13 @@ class IndexScatter(Op):
         if basic:
             z[key] = g
         else:
-            _add_at(xp, z, key, g)
+            add_at(z, key, g)
         return z
 
     @staticmethod
     def backward(node, out, g):
         a = node.attrs
         return (apply(GetItem, (g,), {"key": a["key"], "basic": a["basic"]}),)
-
-
-def _add_at(xp, z, key, g):
-    if xp is np:
-        np.add.at(z, key, g)
-    else:  # cupy spells it scatter_add
-        import cupyx  # noqa: PLC0415  (reached only with cupy arrays)
-
-        cupyx.scatter_add(z, key, g)
 
 
 def getitem(x: Any, key: Any) -> Tensor:
