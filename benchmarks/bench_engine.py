@@ -58,6 +58,7 @@ PEROP_SIZE = 10
 MLP_RATIO_TARGET = 1.3          # probdl step time / hand-written NumPy step time
 MEMORY_GROWTH_LIMIT_MIB = 1.0   # RSS growth after warm-up that still counts as "no growth"
 MEMORY_WARMUP_STEPS = 100
+SETTLE_SECONDS = 0.2            # pause before each timed block (OpenBLAS workers spin ~0.1 s after a call)
 MIB = 1024.0 * 1024.0
 NOT_INSTALLED = "not installed"
 
@@ -152,7 +153,9 @@ def time_interleaved(fns: dict[str, Callable[[], Any]], iters: int, repeats: int
 
     Every function is warmed up first; then each repeat times ``iters`` calls of every
     function in turn (the order rotating between repeats), so drift in the machine's
-    speed touches all of them alike.
+    speed touches all of them alike. Before each timed block the garbage collector runs
+    and the process pauses briefly, so that the worker threads of the library timed just
+    before (OpenBLAS, OpenMP) stop spinning and do not steal cores from the next one.
     """
     for fn in fns.values():
         for _ in range(warmup):
@@ -163,6 +166,7 @@ def time_interleaved(fns: dict[str, Callable[[], Any]], iters: int, repeats: int
         for name in names[r % len(names):] + names[:r % len(names)]:
             fn = fns[name]
             gc.collect()
+            time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
             for _ in range(iters):
                 fn()
@@ -401,10 +405,26 @@ def current_rss_bytes() -> int:
         return peak_rss_bytes()
 
 
-def peak_rss_bytes() -> int:
-    """Peak resident set size of this process (ru_maxrss is KiB on Linux, bytes on macOS)."""
+def ru_maxrss_bytes() -> int:
+    """``getrusage(RUSAGE_SELF).ru_maxrss`` in bytes (it is KiB on Linux, bytes on macOS).
+
+    On Linux this figure survives fork and exec: a child started by a parent that once held
+    350 MiB reports at least 350 MiB. :func:`peak_rss_bytes` prefers the per-process figure.
+    """
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process image: VmHWM from /proc/self/status, else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return ru_maxrss_bytes()
 
 
 def memory_child(kind: str, steps: int) -> dict:
@@ -430,7 +450,7 @@ def memory_child(kind: str, steps: int) -> dict:
             "rss_start_mib": rss_start / MIB, "rss_after_warmup_mib": rss_warm / MIB, "rss_end_mib": rss_end / MIB,
             "growth_mib": (rss_end - rss_warm) / MIB, "max_sampled_rss_mib": max(samples, default=rss_end / MIB),
             "peak_rss_mib": peak_rss_bytes() / MIB, "peak_above_start_mib": (peak_rss_bytes() - rss_start) / MIB,
-            "gc_objects_growth": len(gc.get_objects()) - objects_warm}
+            "ru_maxrss_mib": ru_maxrss_bytes() / MIB, "gc_objects_growth": len(gc.get_objects()) - objects_warm}
 
 
 def run_memory_child(kind: str, steps: int, threads: int | None) -> dict:
@@ -536,7 +556,7 @@ def report(results: dict) -> str:
 
     mem = results["memory"]
     out.append(f"3. Memory of the float64 MLP loop, {mem['probdl']['steps']} steps, each in a fresh process, MiB "
-               f"(growth = end - after {mem['probdl']['warmup_steps']} warm-up steps; peak = ru_maxrss)")
+               f"(growth = end - after {mem['probdl']['warmup_steps']} warm-up steps; peak = VmHWM)")
     rows = [[kind, f"{m['rss_start_mib']:.1f}", f"{m['rss_after_warmup_mib']:.1f}", f"{m['rss_end_mib']:.1f}",
              f"{m['growth_mib']:+.2f}", f"{m['gc_objects_growth']:+d}", f"{m['peak_rss_mib']:.1f}",
              f"{m['peak_above_start_mib']:.1f}"] for kind, m in mem.items()]

@@ -119,7 +119,7 @@ def gradcheck(f: Callable, inputs: Sequence[Any], eps: float = 1e-6, atol: float
             r, c = np.argwhere(bad)[np.argmax(np.abs(a - n)[bad])]
             raise GradcheckError(
                 f"gradcheck: input {diff[k]} (shape {np.shape(vals[diff[k]])}), element {c}, output element {r}: "
-                f"analytic {a[r, c]!r} vs numerical {n[r, c]!r} ({int(bad.sum())} of {a.size} entries differ)")
+                f"analytic {a[r, c]:.10g} vs numerical {n[r, c]:.10g} ({int(bad.sum())} of {a.size} entries differ)")
     if order >= 2:
         rng = np.random.default_rng(seed)
         with no_grad():

@@ -23,6 +23,7 @@ References: Griewank & Walther, *Evaluating Derivatives* (2008), ch. 3 (reverse 
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any, Sequence
@@ -49,8 +50,8 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-class set_grad_enabled:
-    """Turn graph recording on or off, as a context manager or a decorator; restores the old mode on exit."""
+class _GradMode:
+    """Base of the grad-mode contexts: sets the mode on entry, restores the previous one on exit; also a decorator."""
 
     __slots__ = ("mode", "prev")
 
@@ -68,19 +69,17 @@ class set_grad_enabled:
         _grad_enabled = self.prev
 
     def __call__(self, fn):
-        import functools
-
         mode = self.mode
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
+            with _GradMode(mode):
                 return fn(*args, **kwargs)
 
         return wrapper
 
 
-class no_grad(set_grad_enabled):
+class no_grad(_GradMode):
     """Context (or decorator) in which ops record no graph: inference, optimizer updates, samplers."""
 
     __slots__ = ()
@@ -89,13 +88,28 @@ class no_grad(set_grad_enabled):
         super().__init__(False)
 
 
-class enable_grad(set_grad_enabled):
+class enable_grad(_GradMode):
     """Context (or decorator) that records the graph even inside ``no_grad``."""
 
     __slots__ = ()
 
     def __init__(self) -> None:
         super().__init__(True)
+
+
+class set_grad_enabled(_GradMode):
+    """Turn graph recording on or off. As in PyTorch it acts at once as a plain call
+    (``set_grad_enabled(False)``), and as a context manager it restores the previous mode on exit."""
+
+    __slots__ = ()
+
+    def __init__(self, mode: bool) -> None:
+        global _grad_enabled
+        super().__init__(mode)
+        _grad_enabled = self.mode
+
+    def __enter__(self) -> None:  # the mode was set in __init__; prev holds the mode before it
+        pass
 
 
 class Op:
@@ -216,7 +230,7 @@ def run_backward(
     assigned: set[int] = set()
     incoming = list(zip(roots, root_grads))
 
-    with set_grad_enabled(create_graph):
+    with _GradMode(create_graph):
         while True:
             for t, g in incoming:  # deliver each gradient to its tensor
                 k = id(t)

@@ -72,6 +72,8 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, req
     """A tensor of ``shape`` filled with ``fill_value``."""
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
+    if dtype is None and isinstance(fill_value, (bool, int, np.integer, np.bool_)):  # as PyTorch: int fill, int tensor
+        dtype = np.bool_ if isinstance(fill_value, (bool, np.bool_)) else np.int64
     return _filled(fill_value, (tuple(shape),), dtype, device, requires_grad)
 
 

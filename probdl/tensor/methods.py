@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Device, device as _device
+from ..backend import Device, device as _device, get_array_module
+from .autograd import is_grad_enabled
 from . import ops
-from .tensor import Tensor
+from .tensor import Tensor, as_tensor_like
 
 
 def _reflected(fn):
@@ -37,6 +38,28 @@ def _to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
     return out
 
 
+def _inplace(symbol: str, ufunc: str):
+    """``x op= y``: updates ``x.data`` in place, as PyTorch does for a parameter update under ``no_grad``."""
+
+    def method(self: Tensor, other: Any) -> Tensor:
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError(
+                f"in-place '{symbol}=' on a tensor that requires grad while the graph is recorded; write "
+                f"x = x {symbol} y, or update it inside probdl.no_grad() (as optimizers do)")
+        other = other.data if isinstance(other, Tensor) else as_tensor_like(other, self).data
+        xp = get_array_module(self.data)
+        try:
+            getattr(xp, ufunc)(self.data, other, out=self.data)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"in-place '{symbol}=': {e} (tensor {self.data.shape} {self.data.dtype}, "
+                          f"operand {getattr(other, 'shape', ())} {getattr(other, 'dtype', type(other).__name__)})"
+                          ) from None
+        return self
+
+    method.__name__ = f"__i{ufunc}__"
+    return method
+
+
 def _repeat_torch(self: Tensor, *sizes: Any) -> Tensor:
     """PyTorch's ``Tensor.repeat``: tile the tensor ``sizes`` times along each dim."""
     if len(sizes) == 1 and not isinstance(sizes[0], int):
@@ -55,6 +78,8 @@ _operators = {
     "__eq__": ops.eq, "__ne__": ops.ne, "__lt__": ops.lt, "__le__": ops.le, "__gt__": ops.gt, "__ge__": ops.ge,
     "__and__": ops.logical_and, "__or__": ops.logical_or, "__invert__": ops.logical_not,
     "__getitem__": ops.getitem,
+    "__iadd__": _inplace("+", "add"), "__isub__": _inplace("-", "subtract"),
+    "__imul__": _inplace("*", "multiply"), "__itruediv__": _inplace("/", "true_divide"),
 }
 
 _same_name = [

@@ -208,8 +208,9 @@ def as_array(data: Any, dtype: Any = None, device: Any = None) -> Any:
         if dtype is None and not isinstance(data, np.generic):  # NumPy scalars keep their dtype
             if arr.dtype.kind == "f" and arr.dtype != get_default_dtype():
                 arr = arr.astype(get_default_dtype())
-            elif arr.dtype.kind == "O":
-                raise TypeError(f"cannot make a tensor from {type(data).__name__}: {data!r}")
+        if arr.dtype.kind not in "biufc":
+            raise TypeError(f"cannot make a tensor from {type(data).__name__} {data!r}: it gives dtype {arr.dtype}; "
+                            "tensors hold booleans, integers or floats")
     if device is not None:
         arr = to_device(arr, device)
     return arr

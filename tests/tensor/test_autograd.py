@@ -202,3 +202,34 @@ def test_tensor_backward_inside_a_transform_is_independent():
     g = pd.grad(lambda x: (x * x).sum())(np.array([1.0]))
     (w * g).sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), [2.0])
+
+
+def test_set_grad_enabled_acts_as_a_plain_call_and_restores_as_a_context():
+    try:
+        pd.set_grad_enabled(False)
+        assert not pd.is_grad_enabled()
+    finally:
+        pd.set_grad_enabled(True)
+    with pd.set_grad_enabled(False):
+        assert not pd.is_grad_enabled()
+    assert pd.is_grad_enabled()
+
+
+def test_in_place_update_of_a_leaf_under_no_grad_keeps_the_same_tensor():
+    w = leaf(1.0, 2.0)
+    (w * w).sum().backward()
+    same = w
+    with pd.no_grad():
+        w -= 0.5 * w.grad
+        w *= 2.0
+    assert w is same and w.requires_grad
+    np.testing.assert_allclose(w.numpy(), [0.0, 0.0])
+
+
+def test_in_place_update_while_recording_is_an_error():
+    w = leaf(1.0)
+    with pytest.raises(RuntimeError, match="in-place '-='.*requires grad"):
+        w -= 1.0
+    c = pd.tensor([1.0, 2.0])
+    c += 1  # a constant may be updated in place at any time
+    assert c.tolist() == [2.0, 3.0]

@@ -219,3 +219,27 @@ def test_tensor_attributes_and_conversions():
     assert "requires_grad=True" in repr(t) and "grad_fn=<MulBackward>" in repr(t * 2)
     assert repr(pd.tensor([1, 2])) == "tensor([1, 2])"
     assert "dtype=float32" in repr(t.float())
+
+
+def test_pytorch_dim_and_keepdim_are_accepted_where_numpy_names_are_axis_and_keepdims(x):
+    t = pd.tensor(x)
+    close(t.sum(dim=0), x.sum(0))
+    close(pd.mean(t, dim=1, keepdim=True), x.mean(1, keepdims=True))
+    close(pd.softmax(t, dim=0), pd.softmax(t, axis=0).numpy())
+    with pytest.raises(TypeError, match="axis or dim"):
+        pd.sum(t, axis=0, dim=0)
+
+
+def test_the_tensor_package_is_callable_and_its_submodules_import():
+    import probdl.tensor.autograd as autograd
+    import probdl.tensor.ops as ops
+
+    assert callable(pd.tensor) and pd.tensor([1.0]).tolist() == [1.0]
+    assert ops.exp is pd.exp and autograd.Op is not None
+
+
+def test_full_takes_its_dtype_from_the_fill_value_and_strings_are_rejected():
+    assert pd.full((2,), 7).dtype == np.int64 and pd.full((2,), 7.0).dtype == np.float64
+    assert pd.full(2, True).dtype == np.bool_
+    with pytest.raises(TypeError, match="dtype <U1"):
+        pd.tensor(["a"])

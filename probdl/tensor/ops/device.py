@@ -31,6 +31,7 @@ def to(x: Any, device: Any) -> Tensor:
     dev = _device(device)
     if x.device == dev:
         return x
+    dev.xp  # noqa: B018  (raises a clear error when the device is not present)
     return apply(ToDevice, (x,), {"device": dev})
 
 

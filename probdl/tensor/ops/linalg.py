@@ -224,6 +224,8 @@ def solve_triangular(a: Any, b: Any, trans: Any = 0, lower: bool = False, unit_d
 def cholesky_solve(b: Any, L: Any, upper: bool = False) -> Tensor:
     """x = A⁻¹ b given the Cholesky factor of A (lower ``L`` with A = L Lᵀ, or upper with A = Uᵀ U);
     PyTorch's argument order."""
+    L, b = to_tensor(L), to_tensor(b)
+    _as_matrix_rhs("cholesky_solve", L, b)
     if upper:
         return solve_triangular(L, solve_triangular(L, b, trans=1, lower=False), lower=False)
     return solve_triangular(L, solve_triangular(L, b, lower=True), trans=1, lower=True)

@@ -155,20 +155,24 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return _reduce(Logsumexp, x, axis, keepdims, "logsumexp")
 
 
-def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
-    """Variance over ``axis`` with ``ddof`` as in NumPy (0: divide by n; 1: the unbiased estimate)."""
+def _centered_sum_of_squares(x: Any, axis: Any, ddof: int, keepdims: bool, name: str) -> Tensor:
     x = to_tensor(x)
-    axes = normalize_axes(axis, x.ndim, "var")
+    axes = normalize_axes(axis, x.ndim, name)
     n = int(np.prod([x.data.shape[i] for i in axes]))
     if n - ddof <= 0:
-        raise ValueError(f"var: ddof={ddof} leaves no degrees of freedom over {n} elements")
+        raise ValueError(f"{name}: ddof={ddof} leaves no degrees of freedom over {n} elements")
     d = x - mean(x, axes, keepdims=True)
     return sum(d * d, axes, keepdims=keepdims) * (1.0 / (n - ddof))
 
 
+def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+    """Variance over ``axis`` with ``ddof`` as in NumPy (0: divide by n; 1: the unbiased estimate)."""
+    return _centered_sum_of_squares(x, axis, ddof, keepdims, "var")
+
+
 def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
     """Standard deviation: sqrt(var(x, axis, ddof))."""
-    return sqrt(var(x, axis, ddof, keepdims))
+    return sqrt(_centered_sum_of_squares(x, axis, ddof, keepdims, "std"))
 
 
 class Cumsum(Op):

@@ -7,6 +7,7 @@ and NumPy otherwise.
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -35,6 +36,14 @@ def reshape(x: Any, *shape: Any) -> Tensor:
     shape = tuple(int(s) for s in shape)
     if shape == x.data.shape:
         return x
+    if shape.count(-1) > 1:
+        raise ValueError(f"reshape: only one unknown dimension (-1) is allowed, got shape {shape}")
+    known = math.prod(s for s in shape if s != -1)
+    size = x.data.size
+    if any(s < -1 for s in shape) or (
+            size != known if -1 not in shape else (known == 0 or size % known)):
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.data.shape} (size {size}) "
+                         f"into shape {shape}")
     return apply(Reshape, (x,), {"shape": shape})
 
 

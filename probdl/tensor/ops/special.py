@@ -14,10 +14,12 @@ from ...backend import get_array_module, special as _special
 from .base import Op, Tensor, apply, pair, sum_to, to_tensor
 from .elementwise import _unary_op, exp, log, where
 
-__all__ = ["lgamma", "digamma", "polygamma", "trigamma", "erf", "erfc", "ndtr", "log_ndtr", "ndtri", "xlogy"]
+__all__ = ["lgamma", "digamma", "polygamma", "trigamma", "erf", "erfc", "erfcx", "ndtr", "log_ndtr", "ndtri", "xlogy"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_SQRT_HALF = math.sqrt(0.5)
 
 
 def _sp(x):
@@ -58,9 +60,12 @@ Erfc, erfc = _unary_op("Erfc", lambda x: _sp(x).erfc(x), lambda x, out, g: g * (
                        "1 - erf(x), accurate in the tail.")
 Ndtr, ndtr = _unary_op("Ndtr", lambda x: _sp(x).ndtr(x), lambda x, out, g: g * exp(-0.5 * x * x - _LOG_SQRT_2PI),
                        "Φ(x), the standard normal CDF.")
-# d/dx log Φ(x) = φ(x) / Φ(x) = exp(log φ(x) - log Φ(x)): finite even at x = -1000 where both underflow.
+Erfcx, erfcx = _unary_op("Erfcx", lambda x: _sp(x).erfcx(x), lambda x, out, g: g * (2 * x * out - _TWO_OVER_SQRT_PI),
+                         "exp(x²) erfc(x), the scaled complementary error function (no underflow for large x).")
+# d/dx log Φ(x) = φ(x) / Φ(x) = sqrt(2/π) / erfcx(-x/√2): no cancellation, accurate at x = -1e4
+# (where φ and Φ both underflow), and differentiable again through erfcx.
 LogNdtr, log_ndtr = _unary_op("LogNdtr", lambda x: _sp(x).log_ndtr(x),
-                              lambda x, out, g: g * exp(-0.5 * x * x - _LOG_SQRT_2PI - out),
+                              lambda x, out, g: g * (_SQRT_2_OVER_PI / erfcx(x * -_SQRT_HALF)),
                               "log Φ(x), accurate far into both tails.")
 # d/dp Φ⁻¹(p) = 1 / φ(Φ⁻¹(p)).
 Ndtri, ndtri = _unary_op("Ndtri", lambda x: _sp(x).ndtri(x), lambda x, out, g: g * exp(0.5 * out * out + _LOG_SQRT_2PI),
