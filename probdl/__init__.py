@@ -15,9 +15,21 @@ from .backend import (
     set_rng_seed,
 )
 from .tensor import *  # noqa: F403
-from .tensor import Tensor, enable_grad, grad, hessian, hvp, is_grad_enabled, jacobian, no_grad, set_grad_enabled
-from .tensor import value_and_grad, vjp  # noqa: F401
+from .tensor import (  # noqa: F401
+    Tensor,
+    enable_grad,
+    grad,
+    hessian,
+    hvp,
+    is_grad_enabled,
+    jacobian,
+    no_grad,
+    set_grad_enabled,
+    value_and_grad,
+    vjp,
+)
 from .tensor.ops import LinAlgError  # noqa: F401
+
 tensor = __import__("sys").modules[__name__ + ".tensor"]  # the callable package: probdl.tensor([...]) makes a tensor
 
 from numpy import bool_, float32, float64, int32, int64  # noqa: F401  (dtypes, as probdl.float32)

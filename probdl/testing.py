@@ -8,11 +8,13 @@ the same comparison on a directional first derivative. Adding an op needs one li
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from .backend import cuda_is_available, device as _device, is_floating, to_device
+from .backend import cuda_is_available, is_floating, to_device
+from .backend import device as _device
 from .tensor import Tensor, grad, no_grad, vjp
 
 __all__ = ["GradcheckError", "gradcheck", "numerical_jacobian", "analytic_jacobian", "DEVICES", "skip_unless_device"]

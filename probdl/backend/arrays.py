@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["add_at", "Device", "device", "get_array_module", "cuda_is_available", "device_of", "to_device", "ndarray_types"]
+__all__ = ["add_at", "Device", "device", "get_array_module", "cuda_is_available", "device_of", "to_device",
+           "ndarray_types"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cupy() -> ModuleType | None:
     """Import cupy once; ``None`` when it is missing or sees no GPU."""
     try:

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Sequence
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -129,7 +130,7 @@ class Op:
         raise NotImplementedError
 
     @staticmethod
-    def backward(node: "Node", out: "Tensor", g: "Tensor") -> tuple:  # pragma: no cover - abstract
+    def backward(node: Node, out: Tensor, g: Tensor) -> tuple:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -156,11 +157,11 @@ class Node:
         return f"<{self.op.__name__}Backward>"
 
 
-def _describe(inputs: Sequence["Tensor"]) -> str:
+def _describe(inputs: Sequence[Tensor]) -> str:
     return ", ".join(f"{tuple(t.data.shape)} {t.data.dtype}" for t in inputs)
 
 
-def _op_error(op: type[Op], inputs: Sequence["Tensor"], err: Exception) -> Exception:
+def _op_error(op: type[Op], inputs: Sequence[Tensor], err: Exception) -> Exception:
     """Rewrite an array-level failure as an error that names the op and its inputs."""
     from ..backend import device_of
     from ..backend.linalg import LinAlgError
@@ -176,7 +177,7 @@ def _op_error(op: type[Op], inputs: Sequence["Tensor"], err: Exception) -> Excep
     return kind(f"{name}: {err} (inputs: {_describe(inputs)})")
 
 
-def apply(op: type[Op], inputs: tuple, attrs: dict | None = None) -> "Tensor":
+def apply(op: type[Op], inputs: tuple, attrs: dict | None = None) -> Tensor:
     """Run ``op`` forward on the inputs' arrays and record it when any input needs a gradient."""
     try:
         n = len(inputs)
@@ -204,12 +205,12 @@ def apply(op: type[Op], inputs: tuple, attrs: dict | None = None) -> "Tensor":
 
 
 def run_backward(
-    roots: Sequence["Tensor"],
-    root_grads: Sequence["Tensor"],
-    inputs: Sequence["Tensor"] | None = None,
+    roots: Sequence[Tensor],
+    root_grads: Sequence[Tensor],
+    inputs: Sequence[Tensor] | None = None,
     retain_graph: bool = False,
     create_graph: bool = False,
-) -> list["Tensor | None"] | None:
+) -> list[Tensor | None] | None:
     """Reverse-mode sweep from ``roots`` seeded with ``root_grads``.
 
     With ``inputs=None`` the gradients accumulate into the ``.grad`` of every leaf
@@ -274,7 +275,7 @@ def run_backward(
     return results if targets is not None else None
 
 
-def _accumulate_leaf(t: "Tensor", g: "Tensor", create_graph: bool, assigned: set[int]) -> None:
+def _accumulate_leaf(t: Tensor, g: Tensor, create_graph: bool, assigned: set[int]) -> None:
     """Add ``g`` into ``t.grad``; never let two leaves share one gradient array."""
     if not create_graph:
         base = g.data.base if g.data.base is not None else g.data

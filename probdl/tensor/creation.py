@@ -5,7 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import as_dtype, device as _device, get_array_module, get_default_dtype
+from ..backend import as_dtype, get_array_module, get_default_dtype
+from ..backend import device as _device
 from .tensor import Tensor, as_array
 
 __all__ = ["tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye",

@@ -17,7 +17,8 @@ Each differentiated argument gets its own node (:func:`identity`), so ``grad`` i
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..backend import get_array_module, is_floating
 from .autograd import enable_grad, is_grad_enabled, run_backward

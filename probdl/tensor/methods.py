@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Device, device as _device, get_array_module
-from .autograd import is_grad_enabled
+from ..backend import Device, get_array_module
+from ..backend import device as _device
 from . import ops
+from .autograd import is_grad_enabled
 from .tensor import Tensor, as_tensor_like
 
 
@@ -99,7 +100,8 @@ _aliases = {
     "transpose": ops.transpose, "to": _to, "repeat": _repeat_torch, "log_ndtr": ops.log_ndtr, "ndtr": ops.ndtr,
     "cpu": lambda self: ops.to(self, "cpu"), "cuda": lambda self, index=0: ops.to(self, f"cuda:{index}"),
     "float": lambda self: ops.astype(self, np.float32), "double": lambda self: ops.astype(self, np.float64),
-    "polygamma": lambda self, n: ops.polygamma(n, self), "where": lambda self, cond, other: ops.where(cond, self, other),
+    "polygamma": lambda self, n: ops.polygamma(n, self),
+    "where": lambda self, cond, other: ops.where(cond, self, other),
     "softplus": ops.softplus, "log_sigmoid": ops.log_sigmoid, "contiguous": lambda self: self,
 }
 

@@ -38,7 +38,7 @@ class Tensor:
             self.requires_grad_(True)
 
     @staticmethod
-    def _wrap(data: Any) -> "Tensor":
+    def _wrap(data: Any) -> Tensor:
         """A constant tensor around an array, with no checks or copies (internal fast path)."""
         t = Tensor.__new__(Tensor)
         t.data = data
@@ -99,7 +99,7 @@ class Tensor:
     __hash__ = object.__hash__  # == is elementwise, so hash by identity
 
     # ------------------------------------------------------------------ autograd
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place on a leaf; only floating tensors can require grad."""
         if requires_grad and not is_floating(self.data.dtype):
             raise TypeError(f"only floating tensors can require gradients; this tensor has dtype {self.data.dtype}")
@@ -108,14 +108,14 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def retain_grad(self) -> "Tensor":
+    def retain_grad(self) -> Tensor:
         """Keep ``.grad`` on this non-leaf tensor during backward."""
         if not self.requires_grad:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
         self._retain = True
         return self
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same data, cut from the graph."""
         return Tensor._wrap(self.data)
 
@@ -216,7 +216,7 @@ def as_array(data: Any, dtype: Any = None, device: Any = None) -> Any:
     return arr
 
 
-def as_tensor_like(x: Any, ref: "Tensor") -> "Tensor":
+def as_tensor_like(x: Any, ref: Tensor) -> Tensor:
     """Make ``x`` a Tensor for an op with ``ref``; Python numbers adopt ``ref``'s dtype where it can hold them.
 
     A Python float with an integer tensor becomes the default floating dtype, as in PyTorch.

@@ -8,7 +8,8 @@ from ...backend import get_array_module, get_default_dtype
 from ..autograd import Op, apply
 from ..tensor import Tensor, as_array, as_tensor_like
 
-__all__ = ["Tensor", "Op", "apply", "pair", "to_tensor", "sum_to", "broadcast_to", "constant", "xp_of", "normalize_axes", "identity", "expand_reduced"]
+__all__ = ["Tensor", "Op", "apply", "pair", "to_tensor", "sum_to", "broadcast_to", "constant", "xp_of",
+           "normalize_axes", "identity", "expand_reduced"]
 
 
 def xp_of(t: Tensor):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...backend import device as _device, device_of, get_array_module, to_device
+from ...backend import device as _device
+from ...backend import device_of, get_array_module, to_device
 from .base import Op, Tensor, apply, to_tensor
 
 __all__ = ["to", "clone"]

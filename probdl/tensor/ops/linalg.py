@@ -15,8 +15,8 @@ import string
 from collections import Counter
 from typing import Any
 
-
-from ...backend import get_array_module, linalg as _la
+from ...backend import get_array_module
+from ...backend import linalg as _la
 from .base import Op, Tensor, apply, constant, sum_to, to_tensor
 from .elementwise import where
 from .reduction import sum

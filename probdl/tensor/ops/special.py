@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ...backend import get_array_module, special as _special
+from ...backend import get_array_module
+from ...backend import special as _special
 from .base import Op, Tensor, apply, pair, sum_to, to_tensor
 from .elementwise import _unary_op, exp, log, where
 
