@@ -35,9 +35,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -74,9 +75,9 @@ class Settings:
     memory_steps: int
 
     @staticmethod
-    def for_mode(quick: bool) -> "Settings":
+    def for_mode(quick: bool) -> Settings:
         if quick:
-            return Settings(perop_iters=300, mlp_iters=10, repeats=3, warmup_iters=5, memory_steps=1_000)
+            return Settings(perop_iters=300, mlp_iters=10, repeats=3, warmup_iters=20, memory_steps=1_000)
         return Settings(perop_iters=2_000, mlp_iters=60, repeats=7, warmup_iters=20, memory_steps=10_000)
 
 
@@ -140,7 +141,7 @@ def pin_threads(requested: int | None, torch: Any) -> dict:
     blas = numpy_blas_threads()
     n = requested or blas or os.cpu_count() or 1
     info = {"cpu_count": os.cpu_count(), "numpy_blas_threads": blas if blas is not None else "unknown",
-            "torch_threads": NOT_INSTALLED}
+            "torch_threads": NOT_INSTALLED, "requested": requested}
     if torch is not None:
         torch.set_num_threads(n)
         info["torch_threads"] = torch.get_num_threads()
@@ -148,8 +149,14 @@ def pin_threads(requested: int | None, torch: Any) -> dict:
 
 
 # --------------------------------------------------------------------------- timing
-def time_interleaved(fns: dict[str, Callable[[], Any]], iters: int, repeats: int, warmup: int) -> dict[str, list[float]]:
-    """Seconds per iteration of each function, one figure per repeat.
+def minor_page_faults() -> int:
+    """Minor page faults of this process so far (fresh memory the kernel had to map in)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def time_interleaved(fns: dict[str, Callable[[], Any]], iters: int, repeats: int,
+                     warmup: int) -> dict[str, dict[str, list[float]]]:
+    """Seconds and minor page faults per iteration of each function, one figure per repeat.
 
     Every function is warmed up first; then each repeat times ``iters`` calls of every
     function in turn (the order rotating between repeats), so drift in the machine's
@@ -161,23 +168,28 @@ def time_interleaved(fns: dict[str, Callable[[], Any]], iters: int, repeats: int
         for _ in range(warmup):
             fn()
     names = list(fns)
-    out: dict[str, list[float]] = {name: [] for name in names}
+    out: dict[str, dict[str, list[float]]] = {name: {"seconds": [], "page_faults": []} for name in names}
     for r in range(repeats):
         for name in names[r % len(names):] + names[:r % len(names)]:
             fn = fns[name]
             gc.collect()
             time.sleep(SETTLE_SECONDS)
+            faults = minor_page_faults()
             start = time.perf_counter()
             for _ in range(iters):
                 fn()
-            out[name].append((time.perf_counter() - start) / iters)
+            out[name]["seconds"].append((time.perf_counter() - start) / iters)
+            out[name]["page_faults"].append((minor_page_faults() - faults) / iters)
     return out
 
 
-def summarize(per_iter: list[float], scale: float) -> dict:
-    """Median, min and max of the per-iteration times, in the unit given by ``scale`` (1e6: µs)."""
+def summarize(timings: dict[str, list[float]], scale: float) -> dict:
+    """Median, min and max of the per-iteration times in the unit given by ``scale`` (1e6: µs),
+    and the median number of minor page faults per iteration."""
+    per_iter = timings["seconds"]
     return {"median": statistics.median(per_iter) * scale, "min": min(per_iter) * scale,
-            "max": max(per_iter) * scale, "repeats": [t * scale for t in per_iter]}
+            "max": max(per_iter) * scale, "repeats": [t * scale for t in per_iter],
+            "page_faults": statistics.median(timings["page_faults"])}
 
 
 # --------------------------------------------------------------------------- 1. per-op overhead
@@ -379,8 +391,9 @@ def check_gradients(problem: Problem, models: list) -> dict:
         ok = np.allclose(loss, ref_loss, **tol) and all(
             g.dtype == r.dtype and np.allclose(g, r, **tol) for g, r in zip(grads, ref_grads))
         worst = max(float(np.max(np.abs(g.astype(np.float64) - r))) for g, r in zip(grads, ref_grads))
-        assert ok, f"{model.name} disagrees with the hand-written NumPy MLP ({problem.x.dtype}): " \
-                   f"loss {loss} vs {ref_loss}, max |grad difference| {worst:.3g}"
+        if not ok:  # raised explicitly so that python -O checks too
+            raise AssertionError(f"{model.name} disagrees with the hand-written NumPy MLP ({problem.x.dtype}): "
+                                 f"loss {loss} vs {ref_loss}, max |grad difference| {worst:.3g}")
         report[model.name] = {"loss": loss, "numpy_loss": ref_loss, "max_abs_grad_diff": worst, "allclose": ok}
     return report
 
@@ -500,6 +513,15 @@ def ratio_text(r: float | None) -> str:
     return "-" if r is None else f"{r:.2f}x"
 
 
+def spread_line(blocks: list[dict]) -> str:
+    """The worst max/min over repeats of each implementation: how far the machine's noise reached."""
+    worst: dict[str, float] = {}
+    for block in blocks:
+        for name, t in block.items():
+            worst[name] = max(worst.get(name, 1.0), t["max"] / t["min"])
+    return "  noise (largest max/min over repeats): " + ", ".join(f"{n} {w:.2f}" for n, w in worst.items())
+
+
 def evaluate_targets(results: dict) -> list[dict]:
     """Each target with its figure and PASS / MISS (n/a when the comparison is missing)."""
     targets = []
@@ -523,13 +545,17 @@ def evaluate_targets(results: dict) -> list[dict]:
 def report(results: dict) -> str:
     """The printed summary of all three measurements and the targets."""
     env, s = results["environment"], results["settings"]
+    th = env["threads"]
+    how = f"both set by --threads {th['requested']}" if th["requested"] else "torch set to match numpy"
+    torch_threads = f"torch intra-op {th['torch_threads']} ({how})" if env["torch"] != NOT_INSTALLED else \
+        "torch not installed"
     out = [f"probdl {env['probdl']} engine benchmarks | python {env['python']} | numpy {env['numpy']} | "
            f"torch {env['torch']}",
-           f"machine: {env['machine']}, {env['threads']['cpu_count']} cores; threads: numpy BLAS "
-           f"{env['threads']['numpy_blas_threads']}, torch intra-op {env['threads']['torch_threads']} "
-           "(set to match numpy)",
+           f"machine: {env['machine']}, {th['cpu_count']} cores; threads: numpy BLAS {th['numpy_blas_threads']}, "
+           f"{torch_threads}",
            f"timing: median of {s['repeats']} repeats x N iterations after warm-up, implementations interleaved"
-           f"{' (--quick)' if s['quick'] else ''}", ""]
+           f"{' (--quick)' if s['quick'] else ''}; probdl at commit {env['git_commit']}; "
+           f"load average {env['load_average_start']} at start, {results['load_average_end']} at end", ""]
 
     perop = results["perop"]
     out.append(f"1. Per-op overhead: (a*b+c).sum() on {PEROP_SIZE}-element float64 leaves, us per iteration "
@@ -539,7 +565,7 @@ def report(results: dict) -> str:
         b = perop[phase]
         p, n, t = median_of(b, "probdl"), median_of(b, "numpy"), median_of(b, "torch")
         rows.append([label, figure(p), figure(n), figure(t), ratio_text(ratio(p, t))])
-    out += [table(["", "probdl", "numpy", "torch", "probdl/torch"], rows), ""]
+    out += [table(["", "probdl", "numpy", "torch", "probdl/torch"], rows), spread_line(list(perop.values())), ""]
 
     out.append(f"2. MLP {'-'.join(map(str, LAYER_SIZES))} ReLU, batch {BATCH}, softmax cross-entropy, one SGD step, "
                f"ms per step (N={s['mlp_iters']})")
@@ -552,7 +578,11 @@ def report(results: dict) -> str:
     checks = ", ".join(f"{dtype}: " + ", ".join(f"{name} max|dgrad| {c['max_abs_grad_diff']:.1e}"
                                                  for name, c in block["check"].items())
                        for dtype, block in results["mlp"].items())
-    out += [f"  gradient check vs hand-written NumPy (np.allclose, asserted): OK ({checks})", ""]
+    faults = "; ".join(f"{dtype}: " + ", ".join(f"{n} {t['page_faults']:.0f}" for n, t in b["ms_per_step"].items())
+                       for dtype, b in results["mlp"].items())
+    out += [spread_line([b["ms_per_step"] for b in results["mlp"].values()]),
+            f"  minor page faults per step (freed activations re-mapped by the kernel): {faults}",
+            f"  gradient check vs hand-written NumPy (np.allclose, asserted): OK ({checks})", ""]
 
     mem = results["memory"]
     out.append(f"3. Memory of the float64 MLP loop, {mem['probdl']['steps']} steps, each in a fresh process, MiB "
@@ -561,7 +591,9 @@ def report(results: dict) -> str:
              f"{m['growth_mib']:+.2f}", f"{m['gc_objects_growth']:+d}", f"{m['peak_rss_mib']:.1f}",
              f"{m['peak_above_start_mib']:.1f}"] for kind, m in mem.items()]
     out.append(table(["", "start", "after warm-up", "end", "growth", "gc objects", "peak", "peak - start"], rows))
-    out += [f"  peak RSS probdl - numpy: {mem['probdl']['peak_rss_mib'] - mem['numpy']['peak_rss_mib']:+.1f} MiB", ""]
+    out += [f"  peak RSS probdl - numpy: {mem['probdl']['peak_rss_mib'] - mem['numpy']['peak_rss_mib']:+.1f} MiB "
+            f"(ru_maxrss in the children, {mem['probdl']['ru_maxrss_mib']:.1f} and {mem['numpy']['ru_maxrss_mib']:.1f}"
+            " MiB, also counts the parent's peak, which Linux carries through fork and exec)", ""]
 
     out.append("Targets")
     out.append(table(["target", "figure", "verdict"],
@@ -569,17 +601,39 @@ def report(results: dict) -> str:
     return "\n".join(out)
 
 
+def load_average() -> str:
+    """The 1-minute load average (other work on the machine shows up here as noise in the timings)."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "unknown"
+
+
+def git_commit() -> str:
+    """The short commit of the checkout probdl was imported from, with '+dirty' for local changes."""
+    repo = Path(pd.__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "probdl"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def environment(threads: dict, torch: Any) -> dict:
-    return {"probdl": pd.__version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__ if torch is not None else NOT_INSTALLED,
+    return {"probdl": pd.__version__, "git_commit": git_commit(), "python": platform.python_version(),
+            "numpy": np.__version__, "torch": torch.__version__ if torch is not None else NOT_INSTALLED,
             "machine": f"{platform.system()} {platform.machine()} {platform.processor() or ''}".strip(),
-            "threads": threads}
+            "threads": threads, "load_average_start": load_average()}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer iterations and 1000 memory steps (a smoke run)")
-    p.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"where to write the results (default {DEFAULT_JSON})")
+    p.add_argument("--json", type=Path, default=DEFAULT_JSON,
+                   help=f"where to write the results (default {DEFAULT_JSON.relative_to(HERE.parent)})")
     p.add_argument("--threads", type=int, default=None,
                    help="threads for NumPy's BLAS and PyTorch (default: NumPy's own count, which torch then matches)")
     p.add_argument("--memory-child", choices=("probdl", "numpy"), help=argparse.SUPPRESS)
@@ -605,6 +659,7 @@ def main(argv: list[str] | None = None) -> None:
     results["mlp"] = {np.dtype(dt).name: bench_mlp(settings, torch, np.dtype(dt)) for dt in (np.float64, np.float32)}
     results["memory"] = bench_memory(settings, args.threads)
     results["targets"] = evaluate_targets(results)
+    results["load_average_end"] = load_average()
     results["wall_seconds"] = time.perf_counter() - started
 
     print(report(results))

@@ -278,12 +278,14 @@ def run_backward(
 def _accumulate_leaf(t: Tensor, g: Tensor, create_graph: bool, assigned: set[int]) -> None:
     """Add ``g`` into ``t.grad``; never let two leaves share one gradient array."""
     if not create_graph:
-        base = g.data.base if g.data.base is not None else g.data
-        if id(base) in assigned or not getattr(g.data.flags, "writeable", True):  # shared, or a broadcast view
-            g = Tensor._wrap(g.data.copy())
+        data = g.data
+        base = data if data.base is None else data.base
+        # A view may be read-only (a broadcast); an array already given to another leaf is shared: copy both.
+        if id(base) in assigned or (data.base is not None and not getattr(data.flags, "writeable", True)):
+            g = Tensor._wrap(data.copy())
             base = g.data
         elif g._node is not None or g.requires_grad:
-            g = Tensor._wrap(g.data)
+            g = Tensor._wrap(data)
         assigned.add(id(base))
     if t.grad is None:
         t.grad = g

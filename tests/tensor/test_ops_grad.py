@@ -135,6 +135,10 @@ REDUCTIONS = [
     ("softmax_axis0", lambda x: pd.softmax(x, 0), [N(3, 4)]),
     ("log_softmax", lambda x: pd.log_softmax(x, -1), [N(3, 4)]),
     ("log_softmax_axis1", lambda x: pd.log_softmax(x, 1), [N(2, 3, 4)]),
+    # Composites whose incoming gradient depends on x: second order reaches every input of the fused backward ops.
+    ("softmax_composite", lambda x: pd.softmax(x, -1) ** 2 * pd.sin(x), [N(3, 4)]),
+    ("log_softmax_composite", lambda x: pd.log_softmax(x * x, 0) ** 2, [N(3, 4)]),
+    ("mean_composite", lambda x: pd.exp(pd.mean(x * x, 1, keepdims=True)) * x + pd.mean(x, 0) ** 2, [N(3, 4)]),
 ]
 
 SHAPE = [
@@ -200,6 +204,7 @@ LINALG = [
     ("matmul_vec_mat", pd.matmul, [N(4), N(2, 4, 3)]),
     ("matmul_mat_vec", pd.matmul, [N(2, 3, 4), N(4)]),
     ("matmul_vec_vec", pd.matmul, [N(4), N(4)]),
+    ("matmul_composite", lambda a, b: pd.tanh(a @ b) @ (b.mT * 0.5), [N(2, 3, 4), N(4, 3)]),
     ("rmatmul_ndarray", lambda b: np.ones((2, 3)) @ b, [N(3, 2)]),
     ("outer", pd.outer, [N(3), N(4)]),
     ("einsum_matmul", lambda a, b: pd.einsum("ij,jk->ik", a, b), [N(2, 3), N(3, 4)]),
@@ -247,7 +252,8 @@ def test_gradcheck(name, fn, makers, device):
     gradcheck(fn, inputs, device=device)
 
 
-SECOND_ORDER = ["exp", "log", "tanh", "sigmoid", "softplus", "lgamma", "digamma", "erf", "log_ndtr", "ndtri",
+SECOND_ORDER = ["softmax_composite", "log_softmax_composite", "mean_composite", "matmul_composite",
+                "mean_tuple_keep", "relu_neg", "exp", "log", "tanh", "sigmoid", "softplus", "lgamma", "digamma", "erf", "log_ndtr", "ndtri",
                 "sqrt", "arctan", "div_bcast", "mul_bcast", "pow_tensor", "logaddexp", "xlogy", "prod_axis",
                 "logsumexp_axis", "softmax", "log_softmax", "norm_axis", "cumsum", "getitem_int_array_repeated",
                 "take_along_axis", "index_add", "diagonal", "matmul_batch_bcast", "einsum_trace", "cholesky",

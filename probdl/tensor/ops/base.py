@@ -75,10 +75,14 @@ class SumTo(Op):
 _MATERIALIZE = 1 << 14  # below this many elements a copy is cheaper than NumPy's broadcast_to view
 
 
-def _broadcast_array(x: Any, shape: tuple[int, ...]) -> Any:
-    """``x`` broadcast to ``shape``: a fresh array when small (fast to make, writable), a read-only
-    view when large (no copy)."""
+def _broadcast_array(x: Any, shape: tuple[int, ...], scale: float | None = None) -> Any:
+    """``x`` (times ``scale``) broadcast to ``shape``: a fresh array when small (fast to make,
+    writable) or scaled, a read-only view when large (no copy)."""
     xp = get_array_module(x)
+    if scale is not None:
+        out = xp.empty(shape, dtype=x.dtype)
+        xp.multiply(x, x.dtype.type(scale), out=out)
+        return out
     if math.prod(shape) <= _MATERIALIZE:
         out = xp.empty(shape, dtype=x.dtype)
         xp.copyto(out, x)
@@ -88,26 +92,30 @@ def _broadcast_array(x: Any, shape: tuple[int, ...]) -> Any:
 
 class BroadcastTo(Op):
     """Broadcast to ``shape``, after reshaping to ``kept`` when given (undoing a reduction without
-    keepdims); its adjoint is :class:`SumTo`."""
+    keepdims) and multiplying by ``scale`` when given (a mean's 1/n); its adjoint is :class:`SumTo`."""
 
     @staticmethod
-    def forward(x, shape, kept=None):
-        return _broadcast_array(x if kept is None else x.reshape(kept), shape)
+    def forward(x, shape, kept=None, scale=None):
+        return _broadcast_array(x if kept is None else x.reshape(kept), shape, scale)
 
     @staticmethod
     def backward(node, out, g):
-        x, kept = node.inputs[0], node.attrs.get("kept")
-        if kept is None:
-            return (sum_to(g, x.data.shape),)
-        return (sum_to(g, kept).reshape(x.data.shape),)
+        x, attrs = node.inputs[0], node.attrs
+        kept, scale = attrs.get("kept"), attrs.get("scale")
+        gx = sum_to(g, x.data.shape if kept is None else kept)
+        if kept is not None:
+            gx = gx.reshape(x.data.shape)
+        return (gx if scale is None else gx * scale,)
 
 
-def expand_reduced(g: Tensor, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> Tensor:
-    """Broadcast the result of a reduction over ``axes`` back to the input's ``shape`` (one op)."""
+def expand_reduced(g: Tensor, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool,
+                   scale: float | None = None) -> Tensor:
+    """Broadcast the result of a reduction over ``axes`` back to the input's ``shape``, times ``scale``
+    (one op)."""
     kept = None if keepdims else tuple(1 if i in axes else s for i, s in enumerate(shape))
-    if kept is None and g.data.shape == shape:
+    if kept is None and scale is None and g.data.shape == shape:
         return g
-    return apply(BroadcastTo, (g,), {"shape": shape, "kept": kept})
+    return apply(BroadcastTo, (g,), {"shape": shape, "kept": kept, "scale": scale})
 
 
 def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:

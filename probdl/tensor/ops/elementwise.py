@@ -36,8 +36,9 @@ def _unary(op: type[Op], x: Any, attrs: dict | None = None) -> Tensor:
 
 
 def _mask(t: Tensor, cond: Any) -> Tensor:
-    """A boolean array from the data, as a constant of ``t``'s dtype, for masked gradients."""
-    return constant(cond.astype(t.data.dtype))
+    """A boolean array from the data as a constant, for masked gradients. It stays boolean:
+    ``g * mask`` casts inside the multiply, with no float copy of the mask and ``g``'s dtype kept."""
+    return constant(cond)
 
 
 # ------------------------------------------------------------------ arithmetic

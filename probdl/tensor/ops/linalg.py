@@ -39,15 +39,31 @@ def _mT(x: Tensor) -> Tensor:
 
 # ------------------------------------------------------------------ products
 class MatMul(Op):
-    """Batched matrix product of two tensors with at least 2 dims."""
+    """Batched matrix product op(a) @ op(b) of two tensors with at least 2 dims, where op transposes
+    the last two dims when ``ta`` / ``tb`` is set. The flags let the backward products read
+    transposes as strided views instead of recording transpose ops:
+    with C = op(A) op(B), Ā = Ḡ op(B)ᵀ (or its transpose when ``ta``), B̄ = op(A)ᵀ Ḡ (likewise)."""
 
-    forward = staticmethod(lambda a, b: a @ b)
+    @staticmethod
+    def forward(a, b, ta=False, tb=False):
+        return (a.swapaxes(-1, -2) if ta else a) @ (b.swapaxes(-1, -2) if tb else b)
 
     @staticmethod
     def backward(node, out, g):
         a, b = node.inputs
-        return (sum_to(g @ _mT(b), a.data.shape) if a.requires_grad else None,
-                sum_to(_mT(a) @ g, b.data.shape) if b.requires_grad else None)
+        ta, tb = (node.attrs["ta"], node.attrs["tb"]) if node.attrs else (False, False)
+        ga = gb = None
+        if a.requires_grad:
+            ga = _mm(g, b, False, not tb) if not ta else _mm(b, g, tb, True)
+            ga = sum_to(ga, a.data.shape)
+        if b.requires_grad:
+            gb = _mm(a, g, not ta, False) if not tb else _mm(g, a, True, ta)
+            gb = sum_to(gb, b.data.shape)
+        return ga, gb
+
+
+def _mm(a: Tensor, b: Tensor, ta: bool, tb: bool) -> Tensor:
+    return apply(MatMul, (a, b), {"ta": ta, "tb": tb} if ta or tb else None)
 
 
 def matmul(a: Any, b: Any) -> Tensor:
