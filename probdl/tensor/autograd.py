@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from .tensor import Tensor
 
@@ -189,6 +191,8 @@ def apply(op: type[Op], inputs: tuple, attrs: dict | None = None) -> Tensor:
                     op.forward(*[t.data for t in inputs], **attrs))
     except Exception as err:  # re-raised with the op's name and the input shapes
         raise _op_error(op, inputs, err) from err
+    if type(data) is not np.ndarray and isinstance(data, np.generic):  # NumPy reductions return scalars
+        data = np.asarray(data)
     t = Tensor.__new__(Tensor)
     t.data = data
     t.grad = None
@@ -280,7 +284,7 @@ def _accumulate_leaf(t: Tensor, g: Tensor, create_graph: bool, assigned: set[int
     if not create_graph:
         data = g.data
         base = data if data.base is None else data.base
-        # A view may be read-only (a broadcast); an array already given to another leaf is shared: copy both.
+        # A view may be read-only (a broadcast); an array already given to another leaf is shared: copy it.
         if id(base) in assigned or (data.base is not None and not getattr(data.flags, "writeable", True)):
             g = Tensor._wrap(data.copy())
             base = g.data

@@ -40,6 +40,8 @@ class Tensor:
     @staticmethod
     def _wrap(data: Any) -> Tensor:
         """A constant tensor around an array, with no checks or copies (internal fast path)."""
+        if type(data) is not np.ndarray and isinstance(data, np.generic):  # NumPy scalars become 0-d arrays
+            data = np.asarray(data)
         t = Tensor.__new__(Tensor)
         t.data = data
         t.grad = None

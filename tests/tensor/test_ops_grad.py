@@ -138,7 +138,8 @@ REDUCTIONS = [
     # Composites whose incoming gradient depends on x: second order reaches every input of the fused backward ops.
     ("softmax_composite", lambda x: pd.softmax(x, -1) ** 2 * pd.sin(x), [N(3, 4)]),
     ("log_softmax_composite", lambda x: pd.log_softmax(x * x, 0) ** 2, [N(3, 4)]),
-    ("mean_composite", lambda x: pd.exp(pd.mean(x * x, 1, keepdims=True)) * x + pd.mean(x, 0) ** 2, [N(3, 4)]),
+    ("mean_composite", lambda x: pd.exp(pd.mean(x * x, 1, keepdims=True)) * x + pd.mean(x, 0) ** 2,
+     [N(3, 4)]),
 ]
 
 SHAPE = [

@@ -243,3 +243,12 @@ def test_full_takes_its_dtype_from_the_fill_value_and_strings_are_rejected():
     assert pd.full(2, True).dtype == np.bool_
     with pytest.raises(TypeError, match="dtype <U1"):
         pd.tensor(["a"])
+
+
+def test_results_hold_arrays_never_numpy_scalars():
+    """NumPy reductions return scalars; a Tensor always holds an array, so in-place updates and .numpy() work."""
+    s = pd.tensor([1.0, 2.0]).sum()
+    assert isinstance(s.data, np.ndarray) and s.data.shape == ()
+    assert isinstance(pd.argmax(pd.ones(3)).data, np.ndarray) and isinstance(pd.all(pd.ones(2)).data, np.ndarray)
+    s += 1.0
+    assert s.item() == 4.0
