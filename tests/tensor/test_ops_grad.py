@@ -254,7 +254,8 @@ def test_gradcheck(name, fn, makers, device):
 
 
 SECOND_ORDER = ["softmax_composite", "log_softmax_composite", "mean_composite", "matmul_composite",
-                "mean_tuple_keep", "relu_neg", "exp", "log", "tanh", "sigmoid", "softplus", "lgamma", "digamma", "erf", "log_ndtr", "ndtri",
+                "mean_tuple_keep", "relu_neg", "exp", "log", "tanh", "sigmoid", "softplus", "lgamma", "digamma",
+                "erf", "log_ndtr", "ndtri",
                 "sqrt", "arctan", "div_bcast", "mul_bcast", "pow_tensor", "logaddexp", "xlogy", "prod_axis",
                 "logsumexp_axis", "softmax", "log_softmax", "norm_axis", "cumsum", "getitem_int_array_repeated",
                 "take_along_axis", "index_add", "diagonal", "matmul_batch_bcast", "einsum_trace", "cholesky",
