@@ -30,6 +30,8 @@ from .tensor import (  # noqa: F401
 )
 from .tensor.ops import LinAlgError  # noqa: F401
 
+from .serialization import load, save  # noqa: E402
+
 tensor = __import__("sys").modules[__name__ + ".tensor"]  # the callable package: probdl.tensor([...]) makes a tensor
 
 from numpy import bool_, float32, float64, int32, int64  # noqa: F401  (dtypes, as probdl.float32)
