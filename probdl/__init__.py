@@ -14,6 +14,7 @@ from .backend import (
     set_default_dtype,
     set_rng_seed,
 )
+from .serialization import load, save  # noqa: E402
 from .tensor import *  # noqa: F403
 from .tensor import (  # noqa: F401
     Tensor,
@@ -29,8 +30,6 @@ from .tensor import (  # noqa: F401
     vjp,
 )
 from .tensor.ops import LinAlgError  # noqa: F401
-
-from .serialization import load, save  # noqa: E402
 
 tensor = __import__("sys").modules[__name__ + ".tensor"]  # the callable package: probdl.tensor([...]) makes a tensor
 

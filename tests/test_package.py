@@ -8,7 +8,8 @@ import probdl.testing  # noqa: F401  (importing every module must leave probdl.t
 ROOT = pathlib.Path(probdl.__file__).parent
 
 # Each layer may import only the layers listed before it (DESIGN.md, "The layers").
-LAYERS = ["backend", "tensor", "serialization", "nn", "optim", "data", "training", "distributions", "primitives", "handlers", "infer", "gp"]
+LAYERS = ["backend", "tensor", "serialization", "nn", "optim", "data", "training", "distributions", "primitives",
+          "handlers", "infer", "gp"]
 
 ISSUE_OPS = """add sub mul div neg pow exp log log1p expm1 sqrt square abs tanh sigmoid log_sigmoid softplus relu
 leaky_relu elu gelu silu sin cos arctan clip maximum minimum where logaddexp xlogy lgamma digamma polygamma

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_default_dtype
+from ..backend import as_generator, get_default_dtype
 from ..tensor import Tensor
 from ..tensor.autograd import apply
 from ..tensor.ops.base import to_tensor
@@ -50,10 +50,11 @@ class Linear(Module):
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng: Any = None) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
+        gen = as_generator(rng)  # one stream for weight and bias: an int seed must not restart between them
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=gen)
         if self.bias is not None:
             bound = 1 / math.sqrt(self.in_features)
-            init.uniform_(self.bias, -bound, bound, rng=rng)
+            init.uniform_(self.bias, -bound, bound, rng=gen)
 
     def forward(self, x: Any) -> Tensor:
         return linear(x, self.weight, self.bias)

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..backend.arrays import add_at
+
 if TYPE_CHECKING:
     from .tensor import Tensor
 
@@ -126,6 +128,11 @@ class Op:
     """
 
     __slots__ = ()
+
+    #: True for an op whose gradient for its single input is "zeros with g added at a key" (indexing).
+    #: Without a graph to record, backward then adds g into one buffer in place (``scatter_key(node)``
+    #: gives ``(key, basic)``), so taking L slices of a tensor costs O(L) in backward, not O(L²).
+    scatters = False
 
     @staticmethod
     def forward(*arrays: Any, **attrs: Any) -> Any:  # pragma: no cover - abstract
@@ -230,53 +237,91 @@ def run_backward(
     retain_graph = retain_graph or create_graph  # the derivative's graph reaches into the forward graph
     targets = {id(x): i for i, x in enumerate(inputs)} if inputs is not None else None
     results: list = [None] * len(inputs) if inputs is not None else []
-    pending: dict[int, list] = {}  # id(tensor) -> [tensor, summed gradient]
-    heap: list[tuple[int, int]] = []
+    # id(tensor) -> [tensor, gradient so far, whether that gradient's array is ours to add into in place]
+    pending: dict[int, list] = {}
+    heap: list[tuple[int, int]] = []  # (-seq, id) for nodes; (1, id) for leaves and requested inputs: last
     assigned: set[int] = set()
-    incoming = list(zip(roots, root_grads))
+    scatter_in_place = not create_graph
+    incoming = [(r, g, None) for r, g in zip(roots, root_grads)]
+
+    def add_scatter(entry: list, key: Any, basic: bool, g: Any) -> None:
+        """Add ``g`` at ``key`` of the entry's gradient, in place in an array we own."""
+        if not entry[2]:
+            buf = entry[1].data.copy() if entry[1] is not None else None
+            if buf is None:
+                buf = _zeros_like(entry[0].data)
+            entry[1], entry[2] = Tensor._wrap(buf), True
+        if basic:
+            entry[1].data[key] += g
+        else:
+            add_at(entry[1].data, key, g)
 
     with _GradMode(create_graph):
         while True:
-            for t, g in incoming:  # deliver each gradient to its tensor
+            for t, g, key in incoming:  # deliver each gradient (dense, or a scatter at key) to its tensor
                 k = id(t)
-                if targets is not None and k in targets:  # a requested input: collect, go no further
-                    i = targets[k]
-                    results[i] = g if results[i] is None else results[i] + g
-                    continue
-                node = t._node
-                if node is None:
-                    if targets is None and t.requires_grad:
-                        _accumulate_leaf(t, g, create_graph, assigned)
-                    continue
                 entry = pending.get(k)
-                if entry is not None:
+                if entry is None:
+                    node = t._node
+                    if targets is not None and k in targets or node is None:
+                        if (k not in targets) if targets is not None else not t.requires_grad:
+                            continue  # a leaf that was not asked for, or one that takes no gradient
+                        heappush(heap, (1, k))
+                    else:
+                        if node.inputs is None:
+                            raise RuntimeError(
+                                f"backward: the graph through {node!r} has already been freed by an earlier "
+                                "backward; pass retain_graph=True to the first backward (or grad) to walk it again")
+                        heappush(heap, (-node.seq, k))
+                    if key is None:
+                        pending[k] = [t, g, False]
+                        continue
+                    entry = pending[k] = [t, None, False]
+                if key is not None:
+                    add_scatter(entry, key[0], key[1], g)
+                elif entry[2] and scatter_in_place:
+                    entry[1].data += g.data
+                else:
                     entry[1] = entry[1] + g
-                    continue
-                if node.inputs is None:
-                    raise RuntimeError(
-                        f"backward: the graph through {node!r} has already been freed by an earlier backward; "
-                        "pass retain_graph=True to the first backward (or grad) to walk it again")
-                pending[k] = [t, g]
-                heappush(heap, (-node.seq, k))
+                    entry[2] = scatter_in_place
             if not heap:
                 break
-            t, g = pending.pop(heappop(heap)[1])
+            order, k = heappop(heap)
+            t, g, _ = pending.pop(k)
+            incoming = []
+            if order == 1:  # a leaf or a requested input: its gradient is complete
+                if targets is not None:
+                    results[targets[k]] = g
+                else:
+                    _accumulate_leaf(t, g, create_graph, assigned)
+                continue
             node = t._node
             if t._retain and targets is None:
                 _accumulate_leaf(t, g, create_graph, assigned)
-            incoming = []
-            for x, gx in zip(node.inputs, node.op.backward(node, t, g)):
-                if gx is None or not x.requires_grad:
-                    continue
-                xd, gd = x.data, gx.data
-                if gd.shape != xd.shape:
-                    raise RuntimeError(f"internal error: {node!r} gave a gradient of shape {gd.shape} "
-                                       f"for an input of shape {xd.shape}")
-                incoming.append((x, gx if gd.dtype == xd.dtype else gx.astype(xd.dtype)))
+            if scatter_in_place and node.op.scatters:  # the input's gradient is zeros with g added at a key
+                x = node.inputs[0]
+                if x.requires_grad:
+                    gd = g.data if g.data.dtype == x.data.dtype else g.data.astype(x.data.dtype)
+                    incoming.append((x, gd, node.op.scatter_key(node)))
+            else:
+                for x, gx in zip(node.inputs, node.op.backward(node, t, g)):
+                    if gx is None or not x.requires_grad:
+                        continue
+                    xd, gd = x.data, gx.data
+                    if gd.shape != xd.shape:
+                        raise RuntimeError(f"internal error: {node!r} gave a gradient of shape {gd.shape} "
+                                           f"for an input of shape {xd.shape}")
+                    incoming.append((x, gx if gd.dtype == xd.dtype else gx.astype(xd.dtype), None))
             if not retain_graph:
                 node.inputs = None
                 node.attrs = None
     return results if targets is not None else None
+
+
+def _zeros_like(a: Any) -> Any:
+    from ..backend import get_array_module
+
+    return get_array_module(a).zeros(a.shape, dtype=a.dtype)
 
 
 def _accumulate_leaf(t: Tensor, g: Tensor, create_graph: bool, assigned: set[int]) -> None:

@@ -181,3 +181,9 @@ def test_activation_modules(module, fn, rng):
     x = rng.normal(size=(3, 4))
     np.testing.assert_allclose(module(x).numpy(), fn(x), rtol=1e-12, atol=1e-14)
     gradcheck(module, [x + np.sign(x) * 0.01])
+
+
+def test_an_int_seed_gives_weight_and_bias_from_one_stream():
+    lin = nn.Linear(3, 4, rng=0)  # both bounds are 1/√3: a restarted stream would make bias = weight[:4]
+    assert not np.allclose(lin.bias.numpy(), lin.weight.numpy().ravel()[:4])
+    np.testing.assert_array_equal(lin.weight.numpy(), nn.Linear(3, 4, rng=0).weight.numpy())

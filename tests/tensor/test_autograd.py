@@ -233,3 +233,30 @@ def test_in_place_update_while_recording_is_an_error():
     c = pd.tensor([1.0, 2.0])
     c += 1  # a constant may be updated in place at any time
     assert c.tolist() == [2.0, 3.0]
+
+
+def test_many_slices_accumulate_into_one_gradient_buffer():
+    """Slices, repeated advanced indices and dense uses of one tensor all add up; without a graph to record,
+    the slices' gradients go into one buffer in place (O(L) work for L slices)."""
+    rng = np.random.default_rng(0)
+    x = pd.tensor(rng.normal(size=(6, 3)), requires_grad=True)
+    w = rng.normal(size=3)
+    total = sum((x[t] * w * (t + 1)).sum() for t in range(6))
+    total = total + (x[np.array([0, 0, 5])] ** 2).sum() + (x * 3.0).sum()
+    total.backward()
+    expected = np.outer(np.arange(1, 7), w) + 3.0
+    expected[0] += 2 * 2 * x.numpy()[0]
+    expected[5] += 2 * x.numpy()[5]
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
+    g = pd.grad(lambda y: sum((y[t] ** 2).sum() for t in range(6)) + y[1:3].sum())(x.detach())
+    np.testing.assert_allclose(g.numpy(), 2 * x.numpy() + np.isin(np.arange(6), [1, 2])[:, None], rtol=1e-12)
+    # A float32 tensor sliced into a float64 computation gets a float32 gradient.
+    y = pd.tensor(np.ones((2, 2), np.float32), requires_grad=True)
+    (y[0] * pd.tensor([1.0, 2.0])).sum().backward()
+    assert y.grad.dtype == np.float32 and y.grad.tolist() == [[1.0, 2.0], [0.0, 0.0]]
+
+
+def test_slices_inside_a_higher_order_derivative():
+    """With create_graph the scatter is an op in the graph, so second derivatives through slices are right."""
+    h = pd.hessian(lambda v: (v[0] * v[1] * v[1] + v[1:].sum() ** 2))(np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(h.numpy(), [[0, 4, 0], [4, 2 + 2, 2], [0, 2, 2]], rtol=1e-12)

@@ -43,6 +43,11 @@ def _normalize_key(key: Any, xp) -> tuple:
 
 class GetItem(Op):
     forward = staticmethod(lambda x, key, basic: x[key])
+    scatters = True
+
+    @staticmethod
+    def scatter_key(node):
+        return node.attrs["key"], node.attrs["basic"]
 
     @staticmethod
     def backward(node, out, g):

@@ -46,6 +46,7 @@ class MatMul(Op):
 
     @staticmethod
     def forward(a, b, ta=False, tb=False):
+        a, b = _blas_ready(a), _blas_ready(b)
         return (a.swapaxes(-1, -2) if ta else a) @ (b.swapaxes(-1, -2) if tb else b)
 
     @staticmethod
@@ -60,6 +61,16 @@ class MatMul(Op):
             gb = _mm(a, g, not ta, False) if not tb else _mm(g, a, True, ta)
             gb = sum_to(gb, b.data.shape)
         return ga, gb
+
+
+def _blas_ready(a: Any) -> Any:
+    """``a`` itself when BLAS can read its last two dims (one of them unit-stride, none broadcast),
+    else a contiguous copy: NumPy's matmul falls back to a loop tens of times slower otherwise (a
+    broadcast gradient sliced per time step is the common case)."""
+    st, item = a.strides[-2:], a.itemsize
+    if 0 not in a.strides and (st[-1] == item or st[0] == item):
+        return a
+    return get_array_module(a).ascontiguousarray(a)
 
 
 def _mm(a: Tensor, b: Tensor, ta: bool, tb: bool) -> Tensor:
