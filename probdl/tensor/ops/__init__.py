@@ -3,6 +3,7 @@ import functools
 import inspect
 
 from .base import broadcast_to, identity, sum_to
+from .conv import fold, unfold
 from .device import clone, to
 from .elementwise import *  # noqa: F403
 from .elementwise import __all__ as _elementwise
@@ -40,7 +41,7 @@ def _accept_torch_names(fn):
 
 _MISSING = object()
 
-__all__ = ["broadcast_to", "identity", "sum_to", "clone", "to",
+__all__ = ["broadcast_to", "identity", "sum_to", "clone", "to", "unfold", "fold",
            *_elementwise, *_indexing, *_linalg, *_random, *_reduction, *_shape, *_special]
 
 for _name in __all__:  # the public functions accept PyTorch's dim/keepdim too; internal code calls the originals
