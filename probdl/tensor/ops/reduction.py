@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import builtins
+import itertools
 import math
 from typing import Any
 
@@ -30,8 +31,29 @@ def _reduce(op: type[Op], x: Any, axis: Any, keepdims: bool, name: str, **extra)
     return apply(op, (x,), {"axes": axes, "keepdims": keepdims, **extra})
 
 
+_SMALL_EXTENT, _LARGE_ARRAY = 16, 4096
+
+
+def _reduce_array(x: Any, axes: tuple[int, ...], keepdims: bool, kind: str) -> Any:
+    """``x.sum`` / ``x.max`` / ``x.min`` over ``axes``. When few elements are reduced (a pooling window)
+    in a large array, NumPy's multi-axis reduce of a strided view is slow; an elementwise ufunc over
+    the ≤ 16 reduced positions is 10-20x faster, so that case takes a loop over positions (never over
+    elements)."""
+    xp = get_array_module(x)
+    extent = math.prod(x.shape[i] for i in axes)
+    if not (1 < extent <= _SMALL_EXTENT and x.size >= _LARGE_ARRAY and len(axes) < x.ndim):
+        return getattr(x, kind)(axis=axes, keepdims=keepdims)
+    ufunc = {"sum": xp.add, "max": xp.maximum, "min": xp.minimum}[kind]
+    moved = xp.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))  # a view
+    positions = itertools.product(*(range(x.shape[i]) for i in axes))
+    out = moved[(Ellipsis, *next(positions))].copy()
+    for pos in positions:
+        ufunc(out, moved[(Ellipsis, *pos)], out=out)
+    return out.reshape(_kept_shape(x.shape, axes)) if keepdims else out
+
+
 class Sum(Op):
-    forward = staticmethod(lambda x, axes, keepdims: x.sum(axis=axes, keepdims=keepdims))
+    forward = staticmethod(lambda x, axes, keepdims: _reduce_array(x, axes, keepdims, "sum"))
 
     @staticmethod
     def backward(node, out, g):
@@ -40,7 +62,11 @@ class Sum(Op):
 
 
 class Mean(Op):
-    forward = staticmethod(lambda x, axes, keepdims: x.mean(axis=axes, keepdims=keepdims))
+    @staticmethod
+    def forward(x, axes, keepdims):
+        if x.dtype.kind != "f":
+            return x.mean(axis=axes, keepdims=keepdims)
+        return _reduce_array(x, axes, keepdims, "sum") / math.prod(x.shape[i] for i in axes)
 
     @staticmethod
     def backward(node, out, g):
@@ -85,7 +111,7 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
 class Max(Op):
     """Max over axes; ties share the gradient evenly."""
 
-    forward = staticmethod(lambda x, axes, keepdims: x.max(axis=axes, keepdims=keepdims))
+    forward = staticmethod(lambda x, axes, keepdims: _reduce_array(x, axes, keepdims, "max"))
 
     @staticmethod
     def backward(node, out, g):
@@ -95,7 +121,7 @@ class Max(Op):
 class Min(Op):
     """Min over axes; ties share the gradient evenly."""
 
-    forward = staticmethod(lambda x, axes, keepdims: x.min(axis=axes, keepdims=keepdims))
+    forward = staticmethod(lambda x, axes, keepdims: _reduce_array(x, axes, keepdims, "min"))
 
     @staticmethod
     def backward(node, out, g):
@@ -107,7 +133,7 @@ def _extremum_grad(node, out, g):
     axes, keepdims = a["axes"], a["keepdims"]
     o = out.data if keepdims else out.data.reshape(_kept_shape(x.data.shape, axes))
     hit = x.data == o
-    share = hit / hit.sum(axis=axes, keepdims=True)
+    share = hit / _reduce_array(hit.view(np.uint8) if hit.dtype == np.bool_ else hit, axes, True, "sum")
     return _expand(g, x, axes, keepdims) * constant(share.astype(x.data.dtype))
 
 
