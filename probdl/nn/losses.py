@@ -94,8 +94,12 @@ def nll_loss(input: Any, target: Any, weight: Any = None, ignore_index: int = -1
                          f"{ignore_index}), got values from {int(idx.min())} to {int(idx.max())}")
     if logp.ndim == 1:
         picked = logp[idx]
+    elif logp.ndim == 2:
+        picked = logp[xp.arange(logp.shape[0]), idx]
     else:
         picked = T.take_along_axis(logp, xp.expand_dims(idx, 1), 1).squeeze(1)
+    if weight is None and bool(keep.all()):  # the common case: one gather and one reduction
+        return _reduce(-picked, reduction, "nll_loss")
     w = xp.asarray(keep, dtype=logp.dtype)
     if weight is not None:
         wt = to_tensor(weight)
