@@ -22,6 +22,7 @@ from ..tensor.autograd import apply
 from ..tensor.ops.base import to_tensor
 from ..tensor.ops.conv import Unfold, int_tuple, is_int, pad_pairs, window_args
 from . import init
+from ._validation import positive_int
 from .module import Module, Parameter
 
 __all__ = ["conv1d", "conv2d", "Conv1d", "Conv2d"]
@@ -117,8 +118,7 @@ class _ConvNd(Module):
         super().__init__()
         name, d = type(self).__name__, self._d
         for what, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if not is_int(v) or v < 1:
-                raise ValueError(f"{name}: {what} must be a positive int, got {v!r}")
+            positive_int(what, v, name)
         if in_channels % groups:
             raise ValueError(f"{name}: in_channels={in_channels} must be divisible by groups={groups}")
         if out_channels % groups:

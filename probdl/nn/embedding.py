@@ -14,6 +14,7 @@ from ..backend import get_array_module, get_default_dtype, to_device
 from ..tensor import Tensor, where
 from ..tensor.ops.base import constant, to_tensor
 from . import init
+from ._validation import positive_int
 from .module import Module, Parameter
 
 __all__ = ["embedding", "Embedding"]
@@ -86,10 +87,8 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, *,
                  dtype: Any = None, rng: Any = None) -> None:
         super().__init__()
-        for name, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"Embedding: {name} must be a positive int, got {v!r}")
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.num_embeddings = positive_int("num_embeddings", num_embeddings, "Embedding")
+        self.embedding_dim = positive_int("embedding_dim", embedding_dim, "Embedding")
         self.padding_idx = _padding_index(padding_idx, self.num_embeddings, "Embedding")
         self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=dtype or get_default_dtype()))
         self.reset_parameters(rng)

@@ -12,6 +12,7 @@ from ..tensor.autograd import apply
 from ..tensor.ops.base import to_tensor
 from ..tensor.ops.linalg import MatMul
 from . import init
+from ._validation import positive_int
 from .module import Module, Parameter
 
 __all__ = ["linear", "Linear", "Identity", "Flatten"]
@@ -40,10 +41,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None,
                  rng: Any = None) -> None:
         super().__init__()
-        for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"Linear: {name} must be a positive int, got {v!r}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = positive_int("in_features", in_features, "Linear")
+        self.out_features = positive_int("out_features", out_features, "Linear")
         dt = dtype or get_default_dtype()
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dt))
         self.bias = Parameter(np.empty(out_features, dtype=dt)) if bias else None

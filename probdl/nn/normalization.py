@@ -25,6 +25,7 @@ import numpy as np
 from ..backend import get_default_dtype
 from ..tensor import Tensor, mean
 from ..tensor.ops.base import to_tensor
+from ._validation import positive_int
 from .module import Module, Parameter
 
 __all__ = ["batch_norm", "layer_norm", "BatchNorm1d", "BatchNorm2d", "LayerNorm"]
@@ -130,12 +131,6 @@ def layer_norm(x: Any, normalized_shape: Any, weight: Tensor | None = None, bias
     return y
 
 
-def _positive_int(name: str, v: Any, cls: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{cls}: {name} must be a positive int, got {v!r}")
-    return int(v)
-
-
 class _BatchNorm(Module):
     """What BatchNorm1d and BatchNorm2d share; they differ only in the input ranks they accept."""
 
@@ -146,7 +141,7 @@ class _BatchNorm(Module):
                  track_running_stats: bool = True, *, dtype: Any = None) -> None:
         super().__init__()
         cls = type(self).__name__
-        self.num_features = _positive_int("num_features", num_features, cls)
+        self.num_features = positive_int("num_features", num_features, cls)
         if not eps > 0:
             raise ValueError(f"{cls}: eps must be positive, got {eps!r}")
         if momentum is not None and not 0.0 <= momentum <= 1.0:

@@ -31,6 +31,7 @@ from ..backend import as_generator, get_array_module, get_default_dtype
 from ..tensor import Tensor, concatenate, sigmoid, stack, tanh
 from ..tensor.ops.base import to_tensor
 from . import init
+from ._validation import positive_int
 from .dropout import dropout as _dropout
 from .linear import linear
 from .module import Module, Parameter
@@ -65,12 +66,6 @@ def _unbind(x: Tensor) -> list[Tensor]:
 
 
 # ------------------------------------------------------------------ argument checks
-def _positive_int(name: str, v: Any, cls: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{cls}: {name} must be a positive int, got {v!r}")
-    return int(v)
-
-
 def _check_state(cls: str, what: str, t: Any, shape: tuple[int, ...]) -> Tensor:
     t = to_tensor(t)
     if t.shape != shape:
@@ -90,8 +85,8 @@ class _CellBase(Module):
                  rng: Any = None) -> None:
         super().__init__()
         cls = type(self).__name__
-        self.input_size = _positive_int("input_size", input_size, cls)
-        self.hidden_size = _positive_int("hidden_size", hidden_size, cls)
+        self.input_size = positive_int("input_size", input_size, cls)
+        self.hidden_size = positive_int("hidden_size", hidden_size, cls)
         self.bias = bool(bias)
         dt = dtype or get_default_dtype()
         G = self._gates * self.hidden_size
@@ -188,9 +183,9 @@ class _RNNBase(Module):
                  dtype: Any = None, rng: Any = None) -> None:
         super().__init__()
         cls = type(self).__name__
-        self.input_size = _positive_int("input_size", input_size, cls)
-        self.hidden_size = _positive_int("hidden_size", hidden_size, cls)
-        self.num_layers = _positive_int("num_layers", num_layers, cls)
+        self.input_size = positive_int("input_size", input_size, cls)
+        self.hidden_size = positive_int("hidden_size", hidden_size, cls)
+        self.num_layers = positive_int("num_layers", num_layers, cls)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
             raise ValueError(f"{cls}: dropout should be a number in [0, 1] (the probability of zeroing an element "
                              f"between layers), got {dropout!r}")
