@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_default_dtype
+from ..backend import as_generator, get_default_dtype
 from ..tensor import Tensor
 from ..tensor.autograd import apply
 from ..tensor.ops.base import to_tensor
@@ -138,10 +138,11 @@ class _ConvNd(Module):
     def reset_parameters(self, rng: Any = None) -> None:
         """PyTorch's default: weight U(-1/√fan_in, 1/√fan_in) (``kaiming_uniform_`` with a = √5), bias the same
         bound, where fan_in = in_channels/groups · ∏kernel_size."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
+        gen = as_generator(rng)  # one stream for weight and bias: an int seed must not restart between them
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=gen)
         if self.bias is not None:
             bound = 1 / math.sqrt(init.fan_in_and_fan_out(self.weight)[0])
-            init.uniform_(self.bias, -bound, bound, rng=rng)
+            init.uniform_(self.bias, -bound, bound, rng=gen)
 
     def forward(self, x: Any) -> Tensor:
         return type(self)._fn(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import Device, get_array_module, is_floating, to_device
 from ..backend import device as _device
-from ..backend import get_array_module, is_floating, to_device
 from ..tensor import Tensor, no_grad
 from ..tensor.tensor import as_array
 
@@ -206,15 +206,23 @@ class Module:
     def state_dict(self) -> OrderedDict[str, Tensor]:
         """Every parameter and persistent buffer by dotted name, as detached tensors sharing memory."""
         out: OrderedDict[str, Tensor] = OrderedDict()
-        for mod_prefix, mod in self.named_modules():
-            pre = f"{mod_prefix}." if mod_prefix else ""
-            for name, p in mod._parameters.items():
-                if p is not None:
-                    out[pre + name] = p.detach()
-            for name, b in mod._buffers.items():
-                if b is not None and name not in mod._non_persistent:
-                    out[pre + name] = b.detach()
+        for name, t, persistent in self._state_entries():
+            if persistent:
+                out[name] = t.detach()
         return out
+
+    def _state_entries(self, prefix: str = "") -> Iterator[tuple[str, Tensor, bool]]:
+        """(dotted name, tensor, persistent) for every parameter and buffer, a shared sub-module under each
+        of its names (as PyTorch's state_dict does, so checkpoints load either way)."""
+        for name, p in self._parameters.items():
+            if p is not None:
+                yield prefix + name, p, True
+        for name, b in self._buffers.items():
+            if b is not None:
+                yield prefix + name, b, name not in self._non_persistent
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m._state_entries(f"{prefix}{name}.")
 
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
         """Copy values into the existing parameters and buffers (their identity is kept, so optimizers
@@ -251,12 +259,7 @@ class Module:
         return missing, unexpected
 
     def _tensors_by_name(self) -> Iterator[tuple[str, Tensor]]:
-        for mod_prefix, mod in self.named_modules():
-            pre = f"{mod_prefix}." if mod_prefix else ""
-            for store in (mod._parameters, mod._buffers):
-                for name, t in store.items():
-                    if t is not None:
-                        yield pre + name, t
+        return ((name, t) for name, t, _ in self._state_entries())
 
     # ------------------------------------------------------------------ modes and devices
     def train(self, mode: bool = True) -> Module:
@@ -284,10 +287,14 @@ class Module:
 
     def to(self, device: Any = None, dtype: Any = None) -> Module:
         """Move (or cast) every parameter and buffer in place; each keeps its identity."""
-        if device is not None and not isinstance(device, str) and not hasattr(device, "type"):
-            device, dtype = None, device  # module.to(np.float32)
+        if device is not None and not isinstance(device, (str, Device)):
+            device, dtype = None, device  # module.to(np.float32) or module.to(weight.dtype)
         dev = None if device is None else _device(device)
+        seen: set[int] = set()
         for _, t in self._tensors_by_name():
+            if id(t) in seen:  # shared: convert once
+                continue
+            seen.add(id(t))
             data = t.data
             if dtype is not None and is_floating(data.dtype):
                 data = data.astype(dtype)

@@ -239,7 +239,7 @@ def run_backward(
     results: list = [None] * len(inputs) if inputs is not None else []
     # id(tensor) -> [tensor, gradient so far, whether that gradient's array is ours to add into in place]
     pending: dict[int, list] = {}
-    heap: list[tuple[int, int]] = []  # (-seq, id) for nodes; (1, id) for leaves and requested inputs: last
+    heap: list[tuple[int, int]] = []  # (-seq, id) of the nodes still to run, latest first
     assigned: set[int] = set()
     scatter_in_place = not create_graph
     incoming = [(r, g, None) for r, g in zip(roots, root_grads)]
@@ -266,7 +266,7 @@ def run_backward(
                     if targets is not None and k in targets or node is None:
                         if (k not in targets) if targets is not None else not t.requires_grad:
                             continue  # a leaf that was not asked for, or one that takes no gradient
-                        heappush(heap, (1, k))
+                        # leaves and requested inputs need no ordering: they are finished after the sweep
                     else:
                         if node.inputs is None:
                             raise RuntimeError(
@@ -286,15 +286,8 @@ def run_backward(
                     entry[2] = scatter_in_place
             if not heap:
                 break
-            order, k = heappop(heap)
-            t, g, _ = pending.pop(k)
+            t, g, _ = pending.pop(heappop(heap)[1])
             incoming = []
-            if order == 1:  # a leaf or a requested input: its gradient is complete
-                if targets is not None:
-                    results[targets[k]] = g
-                else:
-                    _accumulate_leaf(t, g, create_graph, assigned)
-                continue
             node = t._node
             if t._retain and targets is None:
                 _accumulate_leaf(t, g, create_graph, assigned)
@@ -315,6 +308,11 @@ def run_backward(
             if not retain_graph:
                 node.inputs = None
                 node.attrs = None
+        for k, (t, g, _) in pending.items():  # what is left: leaves and requested inputs, their gradients complete
+            if targets is not None:
+                results[targets[k]] = g
+            else:
+                _accumulate_leaf(t, g, create_graph, assigned)
     return results if targets is not None else None
 
 

@@ -36,7 +36,7 @@ class Trainer:
         progress_bar: add a :class:`ProgressBar` (a live bar on a terminal, plain lines otherwise).
         gradient_clip_norm: clip the total gradient norm to this value before each step.
 
-    After ``fit``, ``history`` holds one dict per epoch: ``epoch``, ``train_loss``, ``train_<metric>``,
+    After ``fit``, ``history`` holds one dict per epoch of that fit: ``epoch``, ``train_loss``, ``train_<metric>``,
     ``val_loss``, ``val_<metric>`` (with a validation loader), ``time``, and what callbacks add.
 
     Example::
@@ -80,6 +80,7 @@ class Trainer:
         self.train_loader = train_loader
         self._attach_parameters(module, optimizer)
         self.should_stop = False
+        self.history = []  # one fit's epochs
         for cb in self.callbacks:
             cb.on_fit_start(self, module)
         for epoch in range(self.max_epochs):
@@ -90,10 +91,10 @@ class Trainer:
             logs.update(self._train_epoch(module, train_loader))
             if val_loader is not None:
                 logs.update(self.validate(module, val_loader))
-            self._step_scheduler(logs)
             logs["time"] = time.perf_counter() - start
-            for cb in self.callbacks:
+            for cb in self.callbacks:  # before the scheduler steps: callbacks see the rate this epoch used
                 cb.on_epoch_end(self, module, logs)
+            self._step_scheduler(logs)
             self.history.append(logs)
             if self.should_stop:
                 break

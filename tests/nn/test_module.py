@@ -37,7 +37,8 @@ def test_registration_naming_and_traversal():
     names = [n for n, _ in net.named_parameters()]
     assert names == ["body.0.weight", "body.0.bias", "body.2.weight", "body.2.bias", "head.scale"]
     assert [n for n, _ in net.named_buffers()] == ["head.offset", "head.scratch"]
-    assert list(net.state_dict()) == names + ["head.offset"]  # non-persistent buffers are left out
+    # Non-persistent buffers are left out; the shared Linear is saved under both of its names, as PyTorch does.
+    assert list(net.state_dict()) == names + ["head.offset", "shared.weight", "shared.bias"]
     assert len(list(net.modules())) == 6  # the shared Linear once
     assert [n for n, _ in net.named_children()] == ["body", "head", "shared"]
     assert isinstance(net.body[1], nn.Tanh) and len(net.body) == 3
@@ -187,3 +188,11 @@ def test_an_int_seed_gives_weight_and_bias_from_one_stream():
     lin = nn.Linear(3, 4, rng=0)  # both bounds are 1/√3: a restarted stream would make bias = weight[:4]
     assert not np.allclose(lin.bias.numpy(), lin.weight.numpy().ravel()[:4])
     np.testing.assert_array_equal(lin.weight.numpy(), nn.Linear(3, 4, rng=0).weight.numpy())
+
+
+def test_to_takes_a_numpy_dtype_and_conv_seeds_one_stream():
+    net = Net()
+    net.to(np.dtype(np.float32))
+    assert net.body[0].weight.dtype == np.float32
+    conv = nn.Conv2d(2, 4, 3, rng=0)
+    assert not np.allclose(conv.bias.numpy(), conv.weight.numpy().ravel()[:4])

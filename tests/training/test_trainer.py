@@ -112,7 +112,10 @@ def test_learning_rate_monitor_and_scheduler():
     opt = SGD(model.parameters(), lr=0.1)
     hist = quiet(max_epochs=4, callbacks=[LearningRateMonitor()]).fit(
         model, train, val, loss_fn=nn.MSELoss(), optimizer=opt, scheduler=StepLR(opt, step_size=2, gamma=0.5))
-    assert [h["lr"] for h in hist] == [0.1, 0.05, 0.05, 0.025]
+    assert [h["lr"] for h in hist] == [0.1, 0.1, 0.05, 0.05]  # the rate each epoch trained with
+    trainer = quiet(max_epochs=2)
+    trainer.fit(model, train, loss_fn=nn.MSELoss(), optimizer=SGD(lr=0.1))
+    assert [h["epoch"] for h in trainer.fit(model, train, loss_fn=nn.MSELoss(), optimizer=SGD(lr=0.1))] == [0, 1]
 
 
 def test_progress_bar_writes_plain_lines_off_a_terminal_and_a_bar_on_one():
