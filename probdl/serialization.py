@@ -98,6 +98,8 @@ class _Encoder:
             hint = "; save a namedtuple as obj._asdict() or tuple(obj)"
         elif isinstance(obj, (set, frozenset)):
             hint = "; save a set as a sorted list"
+        elif callable(getattr(obj, "state_dict", None)):
+            hint = "; save its state_dict() (and restore it with load_state_dict)"
         raise TypeError(f"cannot save {where}, of type {t.__module__}.{t.__qualname__}: probdl.save stores Tensors, "
                         f"NumPy arrays and scalars, None, bool, int, float, complex, str, and lists, tuples and "
                         f"dicts of them{hint}")

@@ -386,3 +386,10 @@ def test_docstring_examples():
 
     result = doctest.testmod(probdl.serialization, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_saving_a_module_suggests_its_state_dict(tmp_path):
+    from probdl import nn
+
+    with pytest.raises(TypeError, match="save its state_dict\\(\\)"):
+        pd.save(nn.Linear(2, 2), tmp_path / "m.npz")
