@@ -1,2 +1,3 @@
-"""Distributions, constraints, transforms and KL divergences (work in progress: constraints so far)."""
-from . import constraints
+"""Distributions, constraints, transforms and KL divergences (work in progress: constraints and the
+elementwise transforms so far)."""
+from . import constraints, transforms
