@@ -269,11 +269,18 @@ class ComposeTransform(Transform):
             y = p._inverse(y)
         return y
 
+    @property
+    def event_dim(self) -> int:
+        return max(max(p.domain.event_dim, p.codomain.event_dim) for p in self.parts)
+
     def _log_abs_det_jacobian(self, x, y):
+        batch_ndim = x.ndim - self.event_dim  # every term is summed down to the composition's batch shape
         total = None
         for p in self.parts:
             y_p = p._forward(x)
             term = p._log_abs_det_jacobian(x, y_p)
+            if term.ndim > batch_ndim:
+                term = term.sum(tuple(range(batch_ndim - term.ndim, 0)))
             total = term if total is None else total + term
             x = y_p
         return total
@@ -290,3 +297,169 @@ class ComposeTransform(Transform):
 
     def __repr__(self) -> str:
         return "ComposeTransform([" + ", ".join(map(repr, self.parts)) + "])"
+
+
+class IndependentTransform(Transform):
+    """``base`` with ``reinterpreted_batch_ndims`` more rightmost dims in one event: the log-Jacobian
+    is summed over them."""
+
+    def __init__(self, base: Transform, reinterpreted_batch_ndims: int) -> None:
+        if not isinstance(base, Transform):
+            raise TypeError(f"IndependentTransform: base must be a Transform, got {type(base).__name__}")
+        self.base, self.reinterpreted_batch_ndims = base, int(reinterpreted_batch_ndims)
+
+    domain = property(lambda self: constraints.independent(self.base.domain, self.reinterpreted_batch_ndims))
+    codomain = property(lambda self: constraints.independent(self.base.codomain, self.reinterpreted_batch_ndims))
+    sign = property(lambda self: self.base.sign)
+
+    def _forward(self, x):
+        return self.base._forward(x)
+
+    def _inverse(self, y):
+        return self.base._inverse(y)
+
+    def _log_abs_det_jacobian(self, x, y):
+        out = self.base._log_abs_det_jacobian(x, y)
+        n = self.reinterpreted_batch_ndims
+        return out.sum(tuple(range(-n, 0))) if n else out
+
+    def __repr__(self) -> str:
+        return f"IndependentTransform({self.base!r}, {self.reinterpreted_batch_ndims})"
+
+
+class StickBreakingTransform(Transform):
+    """Real vectors of length K-1 → the K-simplex by stick breaking: zᵢ = σ(xᵢ - log(K-1-i)),
+    yᵢ = zᵢ ∏_{j<i}(1 - zⱼ), y_K = ∏(1 - zⱼ). The offsets make x = 0 the uniform point. Computed in log
+    space, so it stays finite for any x; log|J| = Σ [log zᵢ + log(1 - zᵢ) + Σ_{j<i} log(1 - zⱼ)].
+
+    References: Stan Reference Manual, "Unit simplex" transform.
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.simplex
+
+    @staticmethod
+    def _offset(k: int, like: Tensor) -> Tensor:
+        return T.log(T.arange(float(k), 0.0, -1.0, dtype=like.dtype))  # log(K-1-i), i = 0..K-2
+
+    def _pieces(self, x):
+        t = x - self._offset(x.shape[-1], x)
+        log_z, log_1mz = T.log_sigmoid(t), T.log_sigmoid(-t)
+        cum = T.cumsum(log_1mz, -1)
+        before = T.pad(cum[..., :-1], [(0, 0)] * (x.ndim - 1) + [(1, 0)])  # Σ_{j<i} log(1 - zⱼ)
+        return log_z, log_1mz, cum, before
+
+    def _forward(self, x):
+        log_z, _, cum, before = self._pieces(x)
+        return T.exp(T.concatenate([log_z + before, cum[..., -1:]], -1))
+
+    def _inverse(self, y):
+        head = y[..., :-1]
+        remainder = 1 - T.pad(T.cumsum(head, -1)[..., :-1], [(0, 0)] * (y.ndim - 1) + [(1, 0)])
+        z = head / remainder
+        return T.log(z) - T.log1p(-z) + self._offset(head.shape[-1], y)
+
+    def _log_abs_det_jacobian(self, x, y):
+        log_z, log_1mz, _, before = self._pieces(x)
+        return (log_z + log_1mz + before).sum(-1)
+
+    def forward_shape(self, shape):
+        return shape[:-1] + (shape[-1] + 1,)
+
+    def inverse_shape(self, shape):
+        return shape[:-1] + (shape[-1] - 1,)
+
+
+class OrderedTransform(Transform):
+    """Real vectors → increasing vectors: y₀ = x₀, yᵢ = yᵢ₋₁ + exp(xᵢ); log|J| = Σ_{i≥1} xᵢ."""
+
+    domain = constraints.real_vector
+    codomain = constraints.ordered_vector
+
+    def _forward(self, x):
+        return T.cumsum(T.concatenate([x[..., :1], T.exp(x[..., 1:])], -1), -1)
+
+    def _inverse(self, y):
+        return T.concatenate([y[..., :1], T.log(y[..., 1:] - y[..., :-1])], -1)
+
+    def _log_abs_det_jacobian(self, x, y):
+        return x[..., 1:].sum(-1)
+
+
+class PositiveOrderedTransform(Transform):
+    """Real vectors → positive increasing vectors: y = cumsum(exp(x)); log|J| = Σ xᵢ. (Exponentiating an
+    ordered vector instead would exponentiate twice and overflow.)
+
+    References: Stan Reference Manual, "Positive ordered vector" transform.
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.positive_ordered_vector
+
+    def _forward(self, x):
+        return T.cumsum(T.exp(x), -1)
+
+    def _inverse(self, y):
+        return T.log(T.concatenate([y[..., :1], y[..., 1:] - y[..., :-1]], -1))
+
+    def _log_abs_det_jacobian(self, x, y):
+        return x.sum(-1)
+
+
+# ---------------------------------------------------------------------------- biject_to
+class ConstraintRegistry:
+    """Maps a constraint (by its type) to a factory of the transform from the reals onto it."""
+
+    def __init__(self) -> None:
+        self._factories: dict[type, Any] = {}
+
+    def register(self, constraint: Any, factory: Any = None) -> Any:
+        """Register ``factory(constraint) -> Transform`` for a constraint's type (usable as a decorator)."""
+        if factory is None:
+            return lambda f: self.register(constraint, f)
+        key = constraint if isinstance(constraint, type) else type(constraint)
+        self._factories[key] = factory
+        return factory
+
+    def __call__(self, constraint: constraints.Constraint) -> Transform:
+        if not isinstance(constraint, constraints.Constraint):
+            raise TypeError(f"biject_to: expected a Constraint, got {type(constraint).__name__}")
+        factory = self._factories.get(type(constraint))
+        if factory is None:
+            kind = "discrete " if constraint.is_discrete else ""
+            raise NotImplementedError(f"biject_to: no transform to the {kind}constraint {constraint!r}"
+                                      + (" (a discrete support has no bijection from the reals)" if kind else ""))
+        return factory(constraint)
+
+
+biject_to = ConstraintRegistry()
+transform_to = biject_to  # every registered transform is a bijection, so the two registries coincide for now
+
+C = constraints
+biject_to.register(C._Real, lambda c: IdentityTransform())
+biject_to.register(C._Positive, lambda c: ExpTransform())
+biject_to.register(C._Nonnegative, lambda c: ExpTransform())
+biject_to.register(C._GreaterThan, lambda c: ComposeTransform([ExpTransform(), AffineTransform(c.lower_bound, 1.0)]))
+biject_to.register(C._GreaterThanEq, lambda c: ComposeTransform([ExpTransform(),
+                                                                 AffineTransform(c.lower_bound, 1.0)]))
+biject_to.register(C._LessThan, lambda c: ComposeTransform([ExpTransform(), AffineTransform(c.upper_bound, -1.0)]))
+biject_to.register(C._UnitInterval, lambda c: SigmoidTransform())
+
+
+def _to_interval(c):
+    lo, hi = to_tensor(c.lower_bound), to_tensor(c.upper_bound)
+    return ComposeTransform([SigmoidTransform(), AffineTransform(lo, hi - lo)])
+
+
+for _cls in (C._Interval, C._OpenInterval, C._Circular):
+    biject_to.register(_cls, _to_interval)
+biject_to.register(C._Independent, lambda c: IndependentTransform(biject_to(c.base_constraint),
+                                                                  c.reinterpreted_batch_ndims))
+biject_to.register(C._Simplex, lambda c: StickBreakingTransform())
+biject_to.register(C._OrderedVector, lambda c: OrderedTransform())
+biject_to.register(C._PositiveOrderedVector, lambda c: PositiveOrderedTransform())
+del _cls, C
+
+__all__ += ["IndependentTransform", "StickBreakingTransform", "OrderedTransform", "PositiveOrderedTransform",
+            "ConstraintRegistry", "biject_to",
+            "transform_to"]

@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 
 import probdl as pd
+from probdl.distributions import biject_to, transform_to
+from probdl.distributions import constraints as C
 from probdl.distributions import transforms as Tr
 from probdl.testing import gradcheck
 
@@ -65,3 +67,52 @@ def test_compose_properties_and_errors():
     with pytest.raises(TypeError, match="non-empty list of Transforms"):
         Tr.ComposeTransform([])
     np.testing.assert_allclose(Tr.AbsTransform()(np.array([-2.0, 3.0])).numpy(), [2.0, 3.0])
+
+
+@pytest.mark.parametrize("t,n_out", [(Tr.StickBreakingTransform(), 4), (Tr.OrderedTransform(), 4),
+                                     (Tr.PositiveOrderedTransform(), 4),
+                                     (Tr.ComposeTransform([Tr.OrderedTransform(), Tr.ExpTransform()]), 4)],
+                         ids=repr)
+def test_vector_transforms_against_the_autograd_jacobian(t, n_out, rng):
+    n_in = t.inverse_shape((n_out,))[0]
+    x = rng.normal(size=(3, n_in))
+    y = t(x)
+    assert y.shape == (3, n_out) and t.codomain.check(y.numpy()).all()
+    np.testing.assert_allclose(t.inv(y).numpy(), x, rtol=1e-9, atol=1e-10)
+    ladj = t.log_abs_det_jacobian(x, y).numpy()
+    for i in range(3):
+        J = pd.jacobian(lambda v: t(v)[:n_in])(x[i]).numpy()  # the free coordinates (a simplex's last is fixed)
+        np.testing.assert_allclose(ladj[i], np.linalg.slogdet(J)[1], rtol=1e-10)
+
+
+def test_stick_breaking_is_centred_and_stable():
+    t = Tr.StickBreakingTransform()
+    np.testing.assert_allclose(t(np.zeros(4)).numpy(), np.full(5, 0.2), rtol=1e-14)
+    y = t(np.array([-500.0, 0.0, 500.0])).numpy()
+    assert np.all(np.isfinite(y)) and abs(y.sum() - 1) < 1e-12
+    assert np.isfinite(t.log_abs_det_jacobian(np.array([-50.0, 3.0]), t(np.array([-50.0, 3.0]))).numpy())
+
+
+SUPPORTS = [C.real, C.positive, C.nonnegative, C.greater_than(2.0), C.greater_than_eq(-1.0), C.less_than(1.0),
+            C.interval(-1.0, 3.0), C.open_interval(0.0, 2.0), C.unit_interval, C.circular, C.real_vector,
+            C.independent(C.positive, 1), C.simplex, C.ordered_vector, C.positive_ordered_vector]
+
+
+@pytest.mark.parametrize("c", SUPPORTS, ids=repr)
+def test_biject_to_maps_the_reals_onto_each_support(c, rng):
+    t = biject_to(c)
+    shape = (5, 3) if c.event_dim else (5,)
+    x = rng.normal(size=shape) * 3
+    y = t(x)
+    assert c.check(y.numpy()).all()
+    np.testing.assert_allclose(t.inv(y).numpy(), x, rtol=1e-8, atol=1e-9)
+    ladj = t.log_abs_det_jacobian(x, y).numpy()
+    assert ladj.shape == shape[:len(shape) - c.event_dim] and np.all(np.isfinite(ladj))
+    assert transform_to(c).codomain is not None
+
+
+def test_biject_to_refuses_discrete_supports_and_non_constraints():
+    with pytest.raises(NotImplementedError, match="discrete constraint nonnegative_integer"):
+        biject_to(C.nonnegative_integer)
+    with pytest.raises(TypeError, match="expected a Constraint"):
+        biject_to("positive")
