@@ -1,4 +1,6 @@
-"""Distributions, constraints, transforms and KL divergences (work in progress: constraints and the
-elementwise transforms so far)."""
+"""Distributions, constraints, transforms and KL divergences (work in progress: constraints, transforms,
+biject_to, the Distribution base and Normal so far)."""
 from . import constraints, transforms
+from .distribution import Distribution, enable_validation, is_validation_enabled
+from .normal import Normal
 from .transforms import biject_to, transform_to
