@@ -1,6 +1,7 @@
 """Distributions, constraints, transforms and KL divergences (work in progress: constraints, transforms,
 biject_to, the Distribution base and Normal so far)."""
 from . import constraints, transforms
+from .combinators import ExpandedDistribution, Independent, MaskedDistribution
 from .distribution import Distribution, enable_validation, is_validation_enabled
 from .normal import Normal
 from .transforms import biject_to, transform_to

@@ -147,6 +147,29 @@ class Distribution:
     def stddev(self) -> Tensor:
         return self.variance ** 0.5
 
+    # ------------------------------------------------------------------ reshaping
+    def expand(self, batch_shape: Any) -> Distribution:
+        """This distribution broadcast to ``batch_shape`` (new draws along stretched dims)."""
+        from .combinators import ExpandedDistribution  # noqa: PLC0415  (combinators subclass this module's class)
+
+        batch_shape = _shape(batch_shape)
+        return self if batch_shape == self.batch_shape else ExpandedDistribution(self, batch_shape)
+
+    def to_event(self, reinterpreted_batch_ndims: int | None = None) -> Distribution:
+        """Treat the rightmost batch dims (all of them by default) as event dims: ``Independent``."""
+        from .combinators import Independent  # noqa: PLC0415
+
+        n = len(self.batch_shape) if reinterpreted_batch_ndims is None else reinterpreted_batch_ndims
+        return self if n == 0 else Independent(self, n)
+
+    def mask(self, mask: Any) -> Distribution:
+        """The same distribution with ``log_prob`` zeroed where ``mask`` is False."""
+        from .combinators import MaskedDistribution  # noqa: PLC0415
+
+        if mask is True:
+            return self
+        return MaskedDistribution(self, mask)
+
     def __repr__(self) -> str:
         args = []
         for arg in self.arg_constraints:
