@@ -99,8 +99,13 @@ class Distribution:
 
     # ------------------------------------------------------------------ validation
     def _check_parameters(self) -> None:
+        """Check each parameter the user gave (``_given_args`` when a family derives the others, as
+        ``logits`` from ``probs``) against its constraint."""
         name = type(self).__name__
+        given = self.__dict__.get("_given_args")
         for arg, constraint in self.arg_constraints.items():
+            if given is not None and arg not in given:
+                continue
             if arg not in self.__dict__ and not hasattr(type(self), arg):
                 continue  # an alternative parameterization that was not given
             value = getattr(self, arg)
