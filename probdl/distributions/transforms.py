@@ -16,9 +16,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .. import tensor as T
 from ..tensor import Tensor
 from ..tensor.ops.base import to_tensor
+from ..tensor.ops.indexing import _index_scatter  # the adjoint of indexing: fills a triangle, differentiably
 from . import constraints
 
 __all__ = ["Transform", "ExpTransform", "SoftplusTransform", "SigmoidTransform", "TanhTransform",
@@ -406,6 +409,69 @@ class PositiveOrderedTransform(Transform):
         return x.sum(-1)
 
 
+def _tril_size(m: int, name: str) -> int:
+    """n such that n(n+1)/2 = m."""
+    n = int(round((math.sqrt(8 * m + 1) - 1) / 2))
+    if n * (n + 1) // 2 != m:
+        raise ValueError(f"{name}: a vector of length {m} is not n(n+1)/2 for any n")
+    return n
+
+
+class LowerCholeskyTransform(Transform):
+    """Real vectors of length n(n+1)/2 → lower-triangular n×n matrices with a positive diagonal:
+    the first n(n-1)/2 entries fill the strict lower triangle row by row, the last n are the logs
+    of the diagonal. log|J| = Σ (the last n entries)."""
+
+    domain = constraints.real_vector
+    codomain = constraints.lower_cholesky
+
+    def _positive(self, d: Tensor) -> Tensor:
+        return T.exp(d)
+
+    def _positive_inv(self, d: Tensor) -> Tensor:
+        return T.log(d)
+
+    def _positive_log_det(self, d: Tensor) -> Tensor:
+        return d
+
+    def _forward(self, x):
+        m = x.shape[-1]
+        n = _tril_size(m, type(self).__name__)
+        rows, cols = np.tril_indices(n, -1)
+        strict = _index_scatter(x[..., :m - n], (Ellipsis, rows, cols), x.shape[:-1] + (n, n))
+        return strict + T.diag_embed(self._positive(x[..., m - n:]))
+
+    def _inverse(self, y):
+        n = y.shape[-1]
+        rows, cols = np.tril_indices(n, -1)
+        return T.concatenate([y[..., rows, cols], self._positive_inv(T.diagonal(y, 0, -2, -1))], -1)
+
+    def _log_abs_det_jacobian(self, x, y):
+        n = _tril_size(x.shape[-1], type(self).__name__)
+        return self._positive_log_det(x[..., x.shape[-1] - n:]).sum(-1)
+
+    def forward_shape(self, shape):
+        n = _tril_size(shape[-1], type(self).__name__)
+        return shape[:-1] + (n, n)
+
+    def inverse_shape(self, shape):
+        return shape[:-2] + (shape[-1] * (shape[-1] + 1) // 2,)
+
+
+class SoftplusLowerCholeskyTransform(LowerCholeskyTransform):
+    """As :class:`LowerCholeskyTransform` with a softplus diagonal (gentler than exp far from 0);
+    log|J| = Σ log σ(dᵢ)."""
+
+    def _positive(self, d):
+        return T.softplus(d)
+
+    def _positive_inv(self, d):
+        return SoftplusTransform()._inverse(d)
+
+    def _positive_log_det(self, d):
+        return -T.softplus(-d)
+
+
 # ---------------------------------------------------------------------------- biject_to
 class ConstraintRegistry:
     """Maps a constraint (by its type) to a factory of the transform from the reals onto it."""
@@ -457,9 +523,11 @@ biject_to.register(C._Independent, lambda c: IndependentTransform(biject_to(c.ba
                                                                   c.reinterpreted_batch_ndims))
 biject_to.register(C._Simplex, lambda c: StickBreakingTransform())
 biject_to.register(C._OrderedVector, lambda c: OrderedTransform())
+biject_to.register(C._LowerCholesky, lambda c: LowerCholeskyTransform())
 biject_to.register(C._PositiveOrderedVector, lambda c: PositiveOrderedTransform())
 del _cls, C
 
 __all__ += ["IndependentTransform", "StickBreakingTransform", "OrderedTransform", "PositiveOrderedTransform",
+            "LowerCholeskyTransform", "SoftplusLowerCholeskyTransform",
             "ConstraintRegistry", "biject_to",
             "transform_to"]

@@ -93,7 +93,8 @@ def test_stick_breaking_is_centred_and_stable():
     assert np.isfinite(t.log_abs_det_jacobian(np.array([-50.0, 3.0]), t(np.array([-50.0, 3.0]))).numpy())
 
 
-SUPPORTS = [C.real, C.positive, C.nonnegative, C.greater_than(2.0), C.greater_than_eq(-1.0), C.less_than(1.0),
+SUPPORTS = [C.lower_cholesky, C.real, C.positive, C.nonnegative, C.greater_than(2.0), C.greater_than_eq(-1.0),
+            C.less_than(1.0),
             C.interval(-1.0, 3.0), C.open_interval(0.0, 2.0), C.unit_interval, C.circular, C.real_vector,
             C.independent(C.positive, 1), C.simplex, C.ordered_vector, C.positive_ordered_vector]
 
@@ -107,7 +108,7 @@ def test_biject_to_maps_the_reals_onto_each_support(c, rng):
     assert c.check(y.numpy()).all()
     np.testing.assert_allclose(t.inv(y).numpy(), x, rtol=1e-8, atol=1e-9)
     ladj = t.log_abs_det_jacobian(x, y).numpy()
-    assert ladj.shape == shape[:len(shape) - c.event_dim] and np.all(np.isfinite(ladj))
+    assert ladj.shape == shape[:len(shape) - t.domain.event_dim] and np.all(np.isfinite(ladj))  # x's batch shape
     assert transform_to(c).codomain is not None
 
 
@@ -116,3 +117,21 @@ def test_biject_to_refuses_discrete_supports_and_non_constraints():
         biject_to(C.nonnegative_integer)
     with pytest.raises(TypeError, match="expected a Constraint"):
         biject_to("positive")
+
+
+@pytest.mark.parametrize("t", [Tr.LowerCholeskyTransform(), Tr.SoftplusLowerCholeskyTransform()], ids=repr)
+def test_lower_cholesky_transforms_against_the_autograd_jacobian(t, rng):
+    n = 3
+    x = rng.normal(size=(2, n * (n + 1) // 2))
+    y = t(x)
+    assert y.shape == (2, n, n) and C.lower_cholesky.check(y.numpy()).all()
+    assert t.forward_shape((2, 6)) == (2, 3, 3) and t.inverse_shape((2, 3, 3)) == (2, 6)
+    np.testing.assert_allclose(t.inv(y).numpy(), x, rtol=1e-10, atol=1e-12)
+    rows, cols = np.tril_indices(n)
+    ladj = t.log_abs_det_jacobian(x, y).numpy()
+    for i in range(2):
+        J = pd.jacobian(lambda v: t(v)[rows, cols])(x[i]).numpy()  # onto the triangle's n(n+1)/2 entries
+        np.testing.assert_allclose(ladj[i], np.linalg.slogdet(J)[1], rtol=1e-10)
+    gradcheck(lambda v: t(v), [x[0]], order=2)
+    with pytest.raises(ValueError, match="a vector of length 5 is not n\\(n\\+1\\)/2"):
+        t(np.zeros(5))
