@@ -48,7 +48,9 @@ class Constraint:
             ok = ok.all(axis=tuple(range(-self.event_dim, 0)))
         return ok
 
-    __call__ = check
+    def __call__(self, value: Any) -> Any:
+        """``constraint(value)`` is ``constraint.check(value)``."""
+        return self.check(value)
 
     def _check(self, x: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -231,8 +233,6 @@ class _Independent(Constraint):
         n = self.reinterpreted_batch_ndims
         return ok.all(axis=tuple(range(-n, 0))) if n else ok
 
-    __call__ = check
-
     def feasible_like(self, prototype):
         return self.base_constraint.feasible_like(prototype)
 
@@ -250,8 +250,6 @@ class _Simplex(Constraint):
         xp = get_array_module(x)
         return (x >= 0).all(axis=-1) & (xp.abs(x.sum(axis=-1) - 1) < _SIMPLEX_TOL)
 
-    __call__ = check
-
     def feasible_like(self, prototype):
         x = _array(prototype)
         return get_array_module(x).full_like(x, 1.0 / x.shape[-1])
@@ -267,8 +265,6 @@ class _OrderedVector(Constraint):
         xp = get_array_module(x)
         return xp.isfinite(x).all(axis=-1) & (x[..., 1:] > x[..., :-1]).all(axis=-1)
 
-    __call__ = check
-
     def feasible_like(self, prototype):
         x = _array(prototype)
         xp = get_array_module(x)
@@ -282,15 +278,8 @@ class _PositiveOrderedVector(_OrderedVector):
         x = _array(value)
         return super().check(x) & (x > 0).all(axis=-1)
 
-    __call__ = check
-
     def feasible_like(self, prototype):
         return super().feasible_like(prototype) + 1
-
-
-def _eye_like(x):
-    xp = get_array_module(x)
-    return xp.eye(x.shape[-1], dtype=bool)
 
 
 class _LowerCholesky(Constraint):
@@ -303,8 +292,6 @@ class _LowerCholesky(Constraint):
         xp = get_array_module(x)
         lower = (xp.triu(x, 1) == 0).all(axis=(-2, -1))
         return lower & (xp.diagonal(x, axis1=-2, axis2=-1) > 0).all(axis=-1) & xp.isfinite(x).all(axis=(-2, -1))
-
-    __call__ = check
 
     def feasible_like(self, prototype):
         x = _array(prototype)
@@ -320,8 +307,6 @@ class _CorrCholesky(_LowerCholesky):
         xp = get_array_module(x)
         unit_rows = (xp.abs(xp.sqrt((x * x).sum(axis=-1)) - 1) < _SIMPLEX_TOL).all(axis=-1)
         return super().check(x) & unit_rows
-
-    __call__ = check
 
 
 def _symmetric(x, xp):
@@ -343,8 +328,6 @@ class _PositiveDefinite(Constraint):
                                                                                           keepdims=True)).all(axis=-1)
         return sym & positive & xp.isfinite(x).all(axis=(-2, -1))
 
-    __call__ = check
-
     def feasible_like(self, prototype):
         return _LowerCholesky.feasible_like(self, prototype)
 
@@ -362,8 +345,6 @@ class _CorrMatrix(_PositiveDefinite):
         x = _array(value)
         xp = get_array_module(x)
         return super().check(x) & (xp.abs(xp.diagonal(x, axis1=-2, axis2=-1) - 1) < _SIMPLEX_TOL).all(axis=-1)
-
-    __call__ = check
 
 
 # The singletons and factories, with NumPyro's and PyTorch's names.
