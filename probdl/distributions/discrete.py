@@ -16,7 +16,7 @@ from ..backend import as_generator, get_default_dtype
 from ..tensor import Tensor
 from ..tensor.ops.base import to_tensor
 from . import constraints
-from .distribution import Distribution, broadcast_params
+from .distribution import Distribution, _shape, broadcast_params
 
 __all__ = ["Bernoulli", "Categorical", "Poisson", "Geometric"]
 
@@ -118,8 +118,7 @@ class Categorical(_Discrete):
     support = property(lambda self: constraints.integer_interval(0, self.num_categories - 1))
 
     def sample(self, sample_shape: Any = (), rng: Any = None) -> Tensor:
-        return T.categorical(probs=self.probs.numpy(), size=tuple(sample_shape) if not isinstance(sample_shape, int)
-                             else (sample_shape,), rng=rng)
+        return T.categorical(probs=self.probs.numpy(), size=_shape(sample_shape), rng=rng)
 
     def log_prob(self, value):
         x = self._value(value)

@@ -29,11 +29,8 @@ class _QuantileSampled(Distribution):
 
     has_rsample = True
 
-    def _param(self) -> Tensor:
-        return next(v for k, v in self.__dict__.items() if k in self.arg_constraints)
-
     def rsample(self, sample_shape: Any = (), rng: Any = None) -> Tensor:
-        dtype = self._param().dtype
+        dtype = getattr(self, next(iter(self.arg_constraints))).dtype  # broadcast_params gave all one dtype
         tiny = np.finfo(dtype).tiny
         u = as_generator(rng).uniform(tiny, 1.0, self.shape(sample_shape)).astype(dtype, copy=False)
         return self.icdf(Tensor._wrap(u))

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..optim.lr_scheduler import ReduceLROnPlateau
 from ..tensor import Tensor, concatenate, no_grad
 from .callbacks import Callback, ProgressBar
 
@@ -141,7 +142,7 @@ class Trainer:
     def _step_scheduler(self, logs: dict[str, float]) -> None:
         if self.scheduler is None:
             return
-        if type(self.scheduler).__name__ == "ReduceLROnPlateau":
+        if isinstance(self.scheduler, ReduceLROnPlateau):
             self.scheduler.step(logs.get("val_loss", logs["train_loss"]))
         else:
             self.scheduler.step()

@@ -3,24 +3,12 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 import pytest
+from datasets_for_tests import Squares
 
 import probdl as pd
 from probdl.data import DataLoader, Dataset, Subset, TensorDataset, default_collate, default_convert, random_split
 
 Point = namedtuple("Point", ["x", "y"])
-
-
-class Squares(Dataset):
-    def __init__(self, n):
-        self.n = n
-
-    def __getitem__(self, i):
-        if not 0 <= i < self.n:
-            raise IndexError(i)
-        return i * i
-
-    def __len__(self):
-        return self.n
 
 
 class Unsized:

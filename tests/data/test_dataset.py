@@ -1,22 +1,10 @@
 """Dataset, TensorDataset, Subset, ConcatDataset and random_split."""
 import numpy as np
 import pytest
+from datasets_for_tests import Squares
 
 import probdl as pd
 from probdl.data import ConcatDataset, Dataset, Subset, TensorDataset, random_split
-
-
-class Squares(Dataset):
-    def __init__(self, n):
-        self.n = n
-
-    def __getitem__(self, i):
-        if not 0 <= i < self.n:
-            raise IndexError(i)
-        return i * i
-
-    def __len__(self):
-        return self.n
 
 
 def _xy(n=6):
