@@ -29,6 +29,7 @@ test-slow: $(VENV)/.installed-test
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_nn.py
+	$(PY) benchmarks/bench_distributions.py
 
 lint: $(VENV)/.installed-test
 	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check probdl tests benchmarks examples

@@ -1,7 +1,10 @@
 """Distributions built from others: ``Independent`` (``to_event``), ``ExpandedDistribution`` (``expand``)
-and ``MaskedDistribution`` (``mask``)."""
+and ``MaskedDistribution`` (``mask``), and ``log_prob_or_neg_inf`` for combinators whose values may leave
+one part's support (mixtures, folding). ``TransformedDistribution`` is in ``transformed``, mixtures in
+``mixtures``."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -12,7 +15,21 @@ from ..tensor.ops.base import to_tensor
 from . import constraints
 from .distribution import Distribution, _shape
 
-__all__ = ["Independent", "ExpandedDistribution", "MaskedDistribution"]
+__all__ = ["Independent", "ExpandedDistribution", "MaskedDistribution", "log_prob_or_neg_inf"]
+
+
+def log_prob_or_neg_inf(d: Distribution, value: Any) -> Tensor:
+    """``d.log_prob(value)``, and -inf where ``value`` lies outside ``d.support`` instead of a validation
+    error or a NaN: there the density is evaluated at a point inside the support (so its gradient is finite)
+    and replaced by -inf. For a mixture whose components have different supports, say."""
+    x = to_tensor(value)
+    if d.support is None:
+        return d.log_prob(x)
+    ok = d.support.check(x)
+    if bool(ok.all()):
+        return d.log_prob(x)
+    inside = ok.reshape(ok.shape + (1,) * len(d.event_shape))
+    return T.where(ok, d.log_prob(T.where(inside, x, d.support.feasible_like(x))), -math.inf)
 
 
 class Independent(Distribution):
@@ -102,10 +119,17 @@ class ExpandedDistribution(Distribution):
     def sample(self, sample_shape: Any = (), rng: Any = None) -> Tensor:
         return self._draw(sample_shape, rng, False)
 
+    def _broadcast(self, out: Tensor) -> Tensor:
+        return T.broadcast_to(out, np.broadcast_shapes(out.shape, self.batch_shape))
+
     def log_prob(self, value: Any) -> Tensor:
-        lp = self.base_dist.log_prob(value)
-        shape = np.broadcast_shapes(lp.shape, self.batch_shape)
-        return T.broadcast_to(lp, shape)
+        return self._broadcast(self.base_dist.log_prob(value))
+
+    def cdf(self, value: Any) -> Tensor:
+        return self._broadcast(self.base_dist.cdf(value))
+
+    def icdf(self, q: Any) -> Tensor:
+        return self._broadcast(self.base_dist.icdf(q))
 
     def entropy(self) -> Tensor:
         return T.broadcast_to(self.base_dist.entropy(), self.batch_shape)

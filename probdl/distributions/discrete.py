@@ -1,9 +1,10 @@
-"""Discrete families: Bernoulli, Categorical, Poisson, Geometric.
+"""Discrete families: Bernoulli, Categorical, OneHotCategorical, DiscreteUniform, Poisson, Geometric.
 
-Bernoulli, Categorical and Geometric take ``probs`` or ``logits`` (exactly one); densities are
-computed from the logits, which stays finite where probabilities round to 0 or 1. Draws are
-outside the graph (``has_rsample`` is False); values are floats, as in Pyro and PyTorch, except
-Categorical's, which are integer class indices.
+Bernoulli, Categorical, OneHotCategorical and Geometric take ``probs`` or ``logits`` (exactly one);
+densities are computed from the logits, which stays finite where probabilities round to 0 or 1.
+Draws are outside the graph (``has_rsample`` is False) and land on the parameters' device; values
+are floats, as in Pyro and PyTorch, except Categorical's, which are integer class indices. The
+count families (Binomial, Multinomial, negative binomials, zero-inflated ones) are in ``counts``.
 """
 from __future__ import annotations
 
@@ -12,25 +13,42 @@ from typing import Any
 import numpy as np
 
 from .. import tensor as T
-from ..backend import as_generator, get_default_dtype
+from ..backend import as_generator, device_of, get_default_dtype, to_device
 from ..tensor import Tensor
 from ..tensor.ops.base import to_tensor
 from . import constraints
-from .distribution import Distribution, _shape, broadcast_params
+from .distribution import Distribution, _describe, _shape, broadcast_params
 
-__all__ = ["Bernoulli", "Categorical", "Poisson", "Geometric"]
+__all__ = ["Bernoulli", "Categorical", "OneHotCategorical", "DiscreteUniform", "Poisson", "Geometric"]
 
 
-def _probs_or_logits(name: str, probs: Any, logits: Any) -> tuple[Tensor, Tensor, tuple[str]]:
+def _probs_or_logits(name: str, probs: Any, logits: Any,
+                     names: tuple[str, str] = ("probs", "logits")) -> tuple[Tensor, Tensor, tuple[str]]:
     """(probs, logits, the one given) from exactly one of them; logits = log p - log(1 - p)."""
     if (probs is None) == (logits is None):
-        raise ValueError(f"{name}: give exactly one of probs and logits")
+        raise ValueError(f"{name}: give exactly one of {names[0]} and {names[1]}")
     if logits is not None:
         (lg,), _ = broadcast_params(logits)
-        return T.sigmoid(lg), lg, ("logits",)
+        return T.sigmoid(lg), lg, (names[1],)
     (p,), _ = broadcast_params(probs)
     with np.errstate(divide="ignore", invalid="ignore"):  # p in {0, 1}: infinite logits; p outside: validation
-        return p, T.log(p) - T.log1p(-p), ("probs",)
+        return p, T.log(p) - T.log1p(-p), (names[0],)
+
+
+def _simplex_params(name: str, probs: Any, logits: Any) -> tuple[Tensor, Tensor, tuple[str]]:
+    """(probs as given, normalized logits, the one given) for a parameter whose last dim holds the classes."""
+    if (probs is None) == (logits is None):
+        raise ValueError(f"{name}: give exactly one of probs and logits")
+    raw = to_tensor(logits if logits is not None else probs)
+    if raw.ndim < 1:
+        raise ValueError(f"{name}: the parameter needs a class dim, got shape {raw.shape}")
+    if raw.dtype.kind != "f":
+        raw = raw.astype(get_default_dtype())
+    if logits is not None:
+        lg = raw - T.logsumexp(raw, -1, keepdims=True)
+        return T.exp(lg), lg, ("logits",)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero probability is a -inf logit
+        return raw, T.log(raw) - T.log(raw.sum(-1, keepdims=True)), ("probs",)
 
 
 def _weighted(w: Tensor, log_term: Tensor) -> Tensor:
@@ -43,13 +61,23 @@ def _float(dtype: Any) -> Any:
 
 
 class _Discrete(Distribution):
+    """Shared by the discrete families: ``_like`` is a parameter whose dtype and device draws take."""
+
+    _like: Tensor
+
+    @property
+    def _param_dtype(self) -> Any:
+        return self._like.dtype
+
     def _value(self, value: Any) -> Tensor:
         value = to_tensor(value)
         self._validate_sample(value)
         return value
 
     def _draw(self, array: Any) -> Tensor:
-        return Tensor._wrap(np.asarray(array).astype(_float(self._param_dtype), copy=False))
+        """Values (a draw, an enumerated support) as a constant in the parameters' floating dtype and device."""
+        a = np.asarray(array).astype(_float(self._param_dtype), copy=False)
+        return Tensor._wrap(to_device(a, device_of(self._like.data)))
 
 
 class Bernoulli(_Discrete):
@@ -61,25 +89,25 @@ class Bernoulli(_Discrete):
 
     def __init__(self, probs: Any = None, logits: Any = None, validate_args: bool | None = None) -> None:
         self.probs, self.logits, self._given_args = _probs_or_logits("Bernoulli", probs, logits)
-        self._param_dtype = self.probs.dtype
+        self._like = self.probs
         super().__init__(self.probs.shape, (), validate_args)
 
     def sample(self, sample_shape: Any = (), rng: Any = None) -> Tensor:
         u = as_generator(rng).random(self.shape(sample_shape))
         return self._draw(u < self.probs.numpy())
 
-    def log_prob(self, value):
+    def log_prob(self, value: Any) -> Tensor:
         x = self._value(value)
         # x log p + (1 - x) log(1 - p), each term dropped where its weight is 0 (so p = 1, x = 1 gives 0, not NaN)
         return (_weighted(x, T.log_sigmoid(self.logits)) + _weighted(1 - x, T.log_sigmoid(-self.logits)))
 
-    def entropy(self):
+    def entropy(self) -> Tensor:
         p = self.probs
         return -(p * T.log_sigmoid(self.logits) + (1 - p) * T.log_sigmoid(-self.logits))
 
     def enumerate_support(self, expand: bool = True) -> Tensor:
         """The values 0 and 1, shaped (2,) + (1,) * len(batch_shape), expanded to (2,) + batch_shape."""
-        v = T.tensor(np.array([0.0, 1.0]).reshape((2,) + (1,) * len(self.batch_shape)), dtype=self._param_dtype)
+        v = self._draw(np.array([0.0, 1.0]).reshape((2,) + (1,) * len(self.batch_shape)))
         return T.broadcast_to(v, (2,) + self.batch_shape) if expand else v
 
     mean = property(lambda self: self.probs)
@@ -94,22 +122,9 @@ class Categorical(_Discrete):
     has_enumerate_support = True
 
     def __init__(self, probs: Any = None, logits: Any = None, validate_args: bool | None = None) -> None:
-        if (probs is None) == (logits is None):
-            raise ValueError("Categorical: give exactly one of probs and logits")
-        raw = to_tensor(logits if logits is not None else probs)
-        if raw.ndim < 1:
-            raise ValueError(f"Categorical: the parameter needs a class dim, got shape {raw.shape}")
-        if logits is not None:
-            self.logits = raw - T.logsumexp(raw, -1, keepdims=True)
-            self.probs = T.exp(self.logits)
-            self._given_args = ("logits",)
-        else:
-            self.probs = raw
-            with np.errstate(divide="ignore", invalid="ignore"):  # a zero probability is a -inf logit
-                self.logits = T.log(raw) - T.log(raw.sum(-1, keepdims=True))
-            self._given_args = ("probs",)
-        self._param_dtype = self.probs.dtype
-        super().__init__(raw.shape[:-1], (), validate_args)
+        self.probs, self.logits, self._given_args = _simplex_params("Categorical", probs, logits)
+        self._like = self.probs
+        super().__init__(self.probs.shape[:-1], (), validate_args)
 
     @property
     def num_categories(self) -> int:
@@ -118,25 +133,131 @@ class Categorical(_Discrete):
     support = property(lambda self: constraints.integer_interval(0, self.num_categories - 1))
 
     def sample(self, sample_shape: Any = (), rng: Any = None) -> Tensor:
-        return T.categorical(probs=self.probs.numpy(), size=_shape(sample_shape), rng=rng)
+        return T.categorical(probs=self.probs.numpy(), size=_shape(sample_shape), rng=rng, device=self.probs.device)
 
-    def log_prob(self, value):
+    def log_prob(self, value: Any) -> Tensor:
         x = self._value(value)
         idx = x.data.astype(np.int64)
         shape = np.broadcast_shapes(idx.shape, self.batch_shape)
         logits = T.broadcast_to(self.logits, shape + (self.num_categories,))
         return T.take_along_axis(logits, np.broadcast_to(idx, shape)[..., None], -1)[..., 0]
 
-    def entropy(self):
+    def entropy(self) -> Tensor:
         return -(self.probs * self.logits).sum(-1)
 
     def enumerate_support(self, expand: bool = True) -> Tensor:
-        v = T.arange(self.num_categories).reshape((-1,) + (1,) * len(self.batch_shape))
+        v = T.arange(self.num_categories, device=self.probs.device).reshape((-1,) + (1,) * len(self.batch_shape))
         return T.broadcast_to(v, (self.num_categories,) + self.batch_shape) if expand else v
 
     mean = property(lambda self: T.full(self.batch_shape, np.nan, dtype=self._param_dtype))
     mode = property(lambda self: T.argmax(self.probs, -1))
     variance = property(lambda self: T.full(self.batch_shape, np.nan, dtype=self._param_dtype))
+
+
+class _OneHot(constraints.Constraint):
+    """Vectors of zeros with a single one: the values of OneHotCategorical."""
+
+    event_dim = 1
+    is_discrete = True
+
+    def check(self, value):
+        x = to_tensor(value).data
+        return ((x == 0) | (x == 1)).all(axis=-1) & (x.sum(axis=-1) == 1)
+
+    def feasible_like(self, prototype):
+        x = to_tensor(prototype).data
+        out = x * 0
+        out[..., 0] = 1
+        return out
+
+
+class OneHotCategorical(_Discrete):
+    """OneHotCategorical(probs | logits): a Categorical class k written as the one-hot vector e_k of length K.
+
+    P(x) = Π_k p_k^(x_k) for x one-hot; ``event_shape`` is (K,), the classes along the last dim of the parameter.
+    """
+
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    support = _OneHot()
+    has_enumerate_support = True
+
+    def __init__(self, probs: Any = None, logits: Any = None, validate_args: bool | None = None) -> None:
+        self.probs, self.logits, self._given_args = _simplex_params("OneHotCategorical", probs, logits)
+        self._like = self.probs
+        super().__init__(self.probs.shape[:-1], self.probs.shape[-1:], validate_args)
+
+    def sample(self, sample_shape: Any = (), rng: Any = None) -> Tensor:
+        idx = T.categorical(logits=self.logits.numpy(), size=_shape(sample_shape), rng=rng).numpy()
+        return self._draw(np.eye(self.event_shape[0])[idx])
+
+    def log_prob(self, value: Any) -> Tensor:
+        return _weighted(self._value(value), self.logits).sum(-1)
+
+    def entropy(self) -> Tensor:
+        return -_weighted(T.exp(self.logits), self.logits).sum(-1)
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """The K one-hot vectors, shaped (K,) + (1,) * len(batch_shape) + (K,), expanded to (K,) + batch + (K,)."""
+        k = self.event_shape[0]
+        v = self._draw(np.eye(k).reshape((k,) + (1,) * len(self.batch_shape) + (k,)))
+        return T.broadcast_to(v, (k,) + self.batch_shape + (k,)) if expand else v
+
+    mean = property(lambda self: T.exp(self.logits))
+    variance = property(lambda self: T.exp(self.logits) * (1 - T.exp(self.logits)))
+    mode = property(lambda self: T.one_hot(T.argmax(self.logits, -1), self.event_shape[0], dtype=self._param_dtype))
+
+
+class DiscreteUniform(_Discrete):
+    """DiscreteUniform(low=0, high=1): P(k) = 1 / (high - low + 1) on the integers k = low, ..., high (NumPyro's)."""
+
+    arg_constraints = {"low": constraints.real, "high": constraints.real}
+    has_enumerate_support = True
+
+    def __init__(self, low: Any = 0, high: Any = 1, validate_args: bool | None = None) -> None:
+        (self.low, self.high), batch = broadcast_params(low, high)
+        if self.low.dtype.kind != "f":
+            self.low, self.high = self.low.astype(get_default_dtype()), self.high.astype(get_default_dtype())
+        self._like = self.low
+        super().__init__(batch, (), validate_args)
+
+    def _check_parameters(self) -> None:
+        super()._check_parameters()
+        lo, hi = self.low.numpy(), self.high.numpy()
+        for arg, v in (("low", lo), ("high", hi)):
+            whole = v == np.floor(v)
+            if not np.all(whole):
+                raise ValueError(f"DiscreteUniform: parameter {arg} must be an integer; got {_describe(v, whole)}")
+        ok = np.broadcast_to(lo <= hi, self.batch_shape)
+        if not np.all(ok):
+            i = tuple(int(j) for j in np.argwhere(~ok)[0])
+            raise ValueError(f"DiscreteUniform: low must not exceed high; got low {np.broadcast_to(lo, ok.shape)[i]} > "
+                             f"high {np.broadcast_to(hi, ok.shape)[i]} at index {i}")
+
+    support = property(lambda self: constraints.integer_interval(self.low, self.high))
+
+    def sample(self, sample_shape: Any = (), rng: Any = None) -> Tensor:
+        lo, hi = self.low.numpy().astype(np.int64), self.high.numpy().astype(np.int64)
+        return self._draw(as_generator(rng).integers(lo, hi + 1, self.shape(sample_shape)))
+
+    def log_prob(self, value: Any) -> Tensor:
+        x = self._value(value)
+        return T.broadcast_to(-T.log(self.high - self.low + 1), np.broadcast_shapes(x.shape, self.batch_shape))
+
+    def entropy(self) -> Tensor:
+        return T.broadcast_to(T.log(self.high - self.low + 1), self.batch_shape)
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """low, ..., high shaped (n,) + (1,) * len(batch_shape); needs the same low and high across the batch."""
+        lo, hi = self.low.numpy(), self.high.numpy()
+        if np.any(lo != lo.flat[0]) or np.any(hi != hi.flat[0]):
+            raise ValueError("DiscreteUniform: enumerate_support needs the same low and high across the batch; got "
+                             f"low {lo.tolist()}, high {hi.tolist()}")
+        v = np.arange(lo.flat[0], hi.flat[0] + 1)
+        v = self._draw(v.reshape((-1,) + (1,) * len(self.batch_shape)))
+        return T.broadcast_to(v, v.shape[:1] + self.batch_shape) if expand else v
+
+    mean = property(lambda self: T.broadcast_to((self.low + self.high) / 2, self.batch_shape))
+    variance = property(lambda self: T.broadcast_to(((self.high - self.low + 1) ** 2 - 1) / 12, self.batch_shape))
 
 
 class Poisson(_Discrete):
@@ -147,13 +268,13 @@ class Poisson(_Discrete):
 
     def __init__(self, rate: Any, validate_args: bool | None = None) -> None:
         (self.rate,), batch = broadcast_params(rate)
-        self._param_dtype = self.rate.dtype
+        self._like = self.rate
         super().__init__(batch, (), validate_args)
 
     def sample(self, sample_shape: Any = (), rng: Any = None) -> Tensor:
         return self._draw(as_generator(rng).poisson(self.rate.numpy(), self.shape(sample_shape)))
 
-    def log_prob(self, value):
+    def log_prob(self, value: Any) -> Tensor:
         k = self._value(value)
         return T.xlogy(k, self.rate) - self.rate - T.lgamma(k + 1)
 
@@ -170,17 +291,17 @@ class Geometric(_Discrete):
 
     def __init__(self, probs: Any = None, logits: Any = None, validate_args: bool | None = None) -> None:
         self.probs, self.logits, self._given_args = _probs_or_logits("Geometric", probs, logits)
-        self._param_dtype = self.probs.dtype
+        self._like = self.probs
         super().__init__(self.probs.shape, (), validate_args)
 
     def sample(self, sample_shape: Any = (), rng: Any = None) -> Tensor:
         return self._draw(as_generator(rng).geometric(self.probs.numpy(), self.shape(sample_shape)) - 1)
 
-    def log_prob(self, value):
+    def log_prob(self, value: Any) -> Tensor:
         k = self._value(value)
         return _weighted(k, T.log_sigmoid(-self.logits)) + T.log_sigmoid(self.logits)  # k log(1 - p) + log p
 
-    def entropy(self):
+    def entropy(self) -> Tensor:
         p = self.probs
         return -(p * T.log_sigmoid(self.logits) + (1 - p) * T.log_sigmoid(-self.logits)) / p
 

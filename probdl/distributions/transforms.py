@@ -8,8 +8,14 @@ it is differentiable and ``log_abs_det_jacobian`` can be checked against autogra
 Public methods wrap the private ``_forward``, ``_inverse`` and ``_log_abs_det_jacobian`` (TFP's
 pattern), so a new transform fills in three small methods.
 
-(Work in progress: the elementwise transforms and ``Compose``; the matrix and simplex
-transforms and the ``biject_to`` registry come next.)
+The file holds the elementwise maps (Exp, Softplus, Sigmoid, Tanh, Affine, Power, Abs), the
+combinators (``ComposeTransform``, ``IndependentTransform``), the vector maps (stick breaking onto
+the simplex, ordered and positive-ordered vectors, ``PermuteTransform``, ``ReshapeTransform``), the
+matrix maps (vectors onto lower Cholesky factors and onto Cholesky factors of correlation matrices,
+and the Cholesky factorization of positive-definite and correlation matrices), and the
+``biject_to`` registry that maps every continuous constraint to a bijection from the reals. A
+matrix map's log-Jacobian is taken on the free coordinates: the lower triangle of a symmetric
+matrix, the strict lower triangle of a correlation matrix or of its Cholesky factor.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from ..tensor import Tensor
 from ..tensor.ops.base import to_tensor
 from ..tensor.ops.indexing import _index_scatter  # the adjoint of indexing: fills a triangle, differentiably
 from . import constraints
+from .distribution import _shape
 
 __all__ = ["Transform", "ExpTransform", "SoftplusTransform", "SigmoidTransform", "TanhTransform",
            "AffineTransform", "PowerTransform", "AbsTransform", "IdentityTransform", "ComposeTransform"]
@@ -274,7 +281,12 @@ class ComposeTransform(Transform):
 
     @property
     def event_dim(self) -> int:
-        return max(max(p.domain.event_dim, p.codomain.event_dim) for p in self.parts)
+        """The input's event dims: read back from the last codomain, as a later part may span more dims
+        than an earlier one (Exp then a vector Affine) or change their number (vector → matrix)."""
+        e = self.parts[-1].codomain.event_dim
+        for p in reversed(self.parts):
+            e = p.domain.event_dim + max(e - p.codomain.event_dim, 0)
+        return e
 
     def _log_abs_det_jacobian(self, x, y):
         batch_ndim = x.ndim - self.event_dim  # every term is summed down to the composition's batch shape
@@ -472,6 +484,188 @@ class SoftplusLowerCholeskyTransform(LowerCholeskyTransform):
         return -T.softplus(-d)
 
 
+def _log1m_tanh2(x: Tensor) -> Tensor:
+    """log(1 - tanh²x) = 2 (log 2 - x - softplus(-2x)), finite for any x."""
+    return 2.0 * (math.log(2.0) - x - T.softplus(-2.0 * x))
+
+
+def _exclusive_cumsum(x: Tensor) -> Tensor:
+    """Σ_{k<j} x_k along the last axis (0 in the first slot)."""
+    return T.pad(T.cumsum(x, -1)[..., :-1], [(0, 0)] * (x.ndim - 1) + [(1, 0)])
+
+
+def partial_corr_to_cholesky(z: Any, log1m_z2: Any) -> Tensor:
+    """The Cholesky factor of a correlation matrix from its canonical partial correlations.
+
+    ``z`` (…, d, d) holds the partial correlations z_ij ∈ (-1, 1) in its strict lower triangle and 0
+    elsewhere, ``log1m_z2`` holds log(1 - z_ij²) there (passed in so that callers keep it finite
+    where z rounds to ±1). Row i is a broken stick: with sᵢⱼ = ∏_{k<j} (1 - z_ik²) the squared length
+    left, L_ij = z_ij √sᵢⱼ for j < i and L_ii = √sᵢᵢ, so every row has unit norm. The product is a
+    cumulative sum of logs, so the whole batch is one vectorized expression.
+
+    References: Lewandowski, Kurowicka & Joe (2009), "Generating random correlation matrices based on
+    vines and extended onion method", J. Multivariate Analysis 100; Stan Reference Manual, "Cholesky
+    factors of correlation matrices".
+    """
+    z, log1m_z2 = to_tensor(z), to_tensor(log1m_z2)
+    eye = T.eye(z.shape[-1], dtype=z.dtype, device=z.device)
+    return (z + eye) * T.exp(0.5 * _exclusive_cumsum(log1m_z2))
+
+
+def _corr_size(m: int, name: str) -> int:
+    """d such that d(d-1)/2 = m."""
+    return _tril_size(m, name) + 1
+
+
+class CorrCholeskyTransform(Transform):
+    """Real vectors of length d(d-1)/2 → Cholesky factors of d×d correlation matrices: zᵢ = tanh(xᵢ) fill
+    the strict lower triangle row by row as canonical partial correlations, and each row is a broken
+    stick (see :func:`partial_corr_to_cholesky`). x = 0 gives the identity.
+
+    The Jacobian onto the strict lower triangle of L is triangular in row-major order, with
+    ∂L_ij/∂x_ij = (1 - z_ij²) ∏_{k<j} (1 - z_ik²)^½, so
+    log|J| = Σ_{i>j} [log(1 - z_ij²) + ½ Σ_{k<j} log(1 - z_ik²)] = Σ_{i>k} (i - k + 1)/2 · log(1 - z_ik²).
+
+    References: Stan Reference Manual, "Cholesky factors of correlation matrices"; Lewandowski,
+    Kurowicka & Joe (2009), J. Multivariate Analysis 100.
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.corr_cholesky
+
+    def _forward(self, x):
+        d = _corr_size(x.shape[-1], type(self).__name__)
+        key, shape = (Ellipsis, *np.tril_indices(d, -1)), x.shape[:-1] + (d, d)
+        return partial_corr_to_cholesky(_index_scatter(T.tanh(x), key, shape),
+                                        _index_scatter(_log1m_tanh2(x), key, shape))
+
+    def _inverse(self, y):
+        rows, cols = np.tril_indices(y.shape[-1], -1)
+        used = _exclusive_cumsum(y * y)[..., rows, cols]  # Σ_{k<j} L_ik²: the part of row i's stick spent
+        z = y[..., rows, cols] / T.sqrt(1 - used)
+        return 0.5 * (T.log1p(z) - T.log1p(-z))
+
+    def _log_abs_det_jacobian(self, x, y):
+        rows, cols = np.tril_indices(_corr_size(x.shape[-1], type(self).__name__), -1)
+        return (_log1m_tanh2(x) * ((rows - cols + 1) / 2.0).astype(x.dtype)).sum(-1)
+
+    def forward_shape(self, shape):
+        d = _corr_size(shape[-1], type(self).__name__)
+        return shape[:-1] + (d, d)
+
+    def inverse_shape(self, shape):
+        return shape[:-2] + (shape[-1] * (shape[-1] - 1) // 2,)
+
+
+class CholeskyTransform(Transform):
+    """Positive-definite M → its lower Cholesky factor L; the inverse is L ↦ L Lᵀ.
+
+    On the free coordinates (the lower triangles of M and of L) the map L ↦ M is triangular in
+    row-major order with ∂M_ij/∂L_ij = L_jj (j < i) and ∂M_ii/∂L_ii = 2 L_ii, so with 0-based i
+    log|det ∂M/∂L| = d log 2 + Σᵢ (d - i) log L_ii, and log|det ∂L/∂M| is its negative.
+    """
+
+    domain = constraints.positive_definite
+    codomain = constraints.lower_cholesky
+
+    def _forward(self, x):
+        return T.cholesky(x)
+
+    def _inverse(self, y):
+        return T.matmul(y, T.swapaxes(y, -1, -2))
+
+    def _diag_weights(self, d: int) -> np.ndarray:
+        return np.arange(d, 0, -1.0)
+
+    def _log_abs_det_jacobian(self, x, y):
+        d = y.shape[-1]
+        log_diag = T.log(T.diagonal(y, 0, -2, -1))
+        return -(log_diag * self._diag_weights(d).astype(y.dtype)).sum(-1) - self._constant(d)
+
+    def _constant(self, d: int) -> float:
+        return d * math.log(2.0)
+
+
+class CorrMatrixCholeskyTransform(CholeskyTransform):
+    """Correlation matrix Ω → its Cholesky factor L (rows of unit norm); the inverse is L ↦ L Lᵀ.
+
+    Only the strict lower triangles are free. Ω_ij (i > j) depends on L in rows ≤ i, and on L_ij
+    through L_ij L_jj alone (L_jj is fixed by row j), so log|det ∂Ω/∂L| = Σⱼ (d - 1 - j) log L_jj
+    (0-based j), and this transform's log|J| is its negative.
+    """
+
+    domain = constraints.corr_matrix
+    codomain = constraints.corr_cholesky
+
+    def _diag_weights(self, d):
+        return np.arange(d - 1, -1, -1.0)
+
+    def _constant(self, d):
+        return 0.0
+
+
+class PermuteTransform(Transform):
+    """y = x[..., permutation]: reorders a vector's entries; log|J| = 0."""
+
+    domain = constraints.real_vector
+    codomain = constraints.real_vector
+
+    def __init__(self, permutation: Any) -> None:
+        p = np.asarray(permutation.numpy() if isinstance(permutation, Tensor) else permutation)
+        if p.ndim != 1 or p.dtype.kind not in "iu" or not np.array_equal(np.sort(p), np.arange(p.size)):
+            raise ValueError(f"PermuteTransform: permutation must be a permutation of 0..n-1, got {p.tolist()}")
+        self.permutation, self._inv_permutation = p, np.argsort(p)
+
+    def _forward(self, x):
+        return x[..., self.permutation]
+
+    def _inverse(self, y):
+        return y[..., self._inv_permutation]
+
+    def _log_abs_det_jacobian(self, x, y):
+        return T.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
+
+    def __repr__(self) -> str:
+        return f"PermuteTransform({self.permutation.tolist()})"
+
+
+class ReshapeTransform(Transform):
+    """Reshape the rightmost dims from ``inverse_shape`` to ``forward_shape`` (same number of entries);
+    log|J| = 0. (NumPyro's arguments; PyTorch calls them out_shape and in_shape.)"""
+
+    def __init__(self, forward_shape: Any, inverse_shape: Any) -> None:
+        self._forward_shape, self._inverse_shape = _shape(forward_shape), _shape(inverse_shape)
+        if math.prod(self._forward_shape) != math.prod(self._inverse_shape):
+            raise ValueError(f"ReshapeTransform: forward_shape {self._forward_shape} and inverse_shape "
+                             f"{self._inverse_shape} hold different numbers of entries")
+        self.domain = constraints.independent(constraints.real, len(self._inverse_shape))
+        self.codomain = constraints.independent(constraints.real, len(self._forward_shape))
+
+    def _forward(self, x):
+        return x.reshape(self.forward_shape(x.shape))
+
+    def _inverse(self, y):
+        return y.reshape(self.inverse_shape(y.shape))
+
+    def _log_abs_det_jacobian(self, x, y):
+        return T.zeros(x.shape[:x.ndim - len(self._inverse_shape)], dtype=x.dtype, device=x.device)
+
+    def _swap(self, shape, old, new):
+        shape = tuple(shape)
+        if shape[len(shape) - len(old):] != old:
+            raise ValueError(f"ReshapeTransform: shape {shape} does not end in {old}")
+        return shape[:len(shape) - len(old)] + new
+
+    def forward_shape(self, shape):
+        return self._swap(shape, self._inverse_shape, self._forward_shape)
+
+    def inverse_shape(self, shape):
+        return self._swap(shape, self._forward_shape, self._inverse_shape)
+
+    def __repr__(self) -> str:
+        return f"ReshapeTransform(forward_shape={self._forward_shape}, inverse_shape={self._inverse_shape})"
+
+
 # ---------------------------------------------------------------------------- biject_to
 class ConstraintRegistry:
     """Maps a constraint (by its type) to a factory of the transform from the reals onto it."""
@@ -525,9 +719,16 @@ biject_to.register(C._Simplex, lambda c: StickBreakingTransform())
 biject_to.register(C._OrderedVector, lambda c: OrderedTransform())
 biject_to.register(C._LowerCholesky, lambda c: LowerCholeskyTransform())
 biject_to.register(C._PositiveOrderedVector, lambda c: PositiveOrderedTransform())
+biject_to.register(C._CorrCholesky, lambda c: CorrCholeskyTransform())
+biject_to.register(C._CorrMatrix, lambda c: ComposeTransform([CorrCholeskyTransform(),
+                                                              CorrMatrixCholeskyTransform().inv]))
+for _cls in (C._PositiveDefinite, C._PositiveSemidefinite):
+    biject_to.register(_cls, lambda c: ComposeTransform([LowerCholeskyTransform(), CholeskyTransform().inv]))
 del _cls, C
 
 __all__ += ["IndependentTransform", "StickBreakingTransform", "OrderedTransform", "PositiveOrderedTransform",
-            "LowerCholeskyTransform", "SoftplusLowerCholeskyTransform",
+            "LowerCholeskyTransform", "SoftplusLowerCholeskyTransform", "CorrCholeskyTransform",
+            "CholeskyTransform", "CorrMatrixCholeskyTransform", "PermuteTransform", "ReshapeTransform",
+            "partial_corr_to_cholesky",
             "ConstraintRegistry", "biject_to",
             "transform_to"]

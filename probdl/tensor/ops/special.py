@@ -1,4 +1,5 @@
-"""Special functions with gradients: log-gamma and its derivatives, the error function, the normal CDF.
+"""Special functions with gradients: log-gamma and its derivatives, the error function, the normal CDF,
+the exponentially scaled modified Bessel functions of order 0 and 1.
 
 Forward values come from ``scipy.special`` (or ``cupyx.scipy.special``) through the
 backend; each gradient is written with other ops of this family, so that, for
@@ -13,9 +14,10 @@ from typing import Any
 from ...backend import get_array_module
 from ...backend import special as _special
 from .base import Op, Tensor, apply, pair, sum_to, to_tensor
-from .elementwise import _unary_op, exp, log, where
+from .elementwise import _unary_op, exp, log, sign, where
 
-__all__ = ["lgamma", "digamma", "polygamma", "trigamma", "erf", "erfc", "erfcx", "ndtr", "log_ndtr", "ndtri", "xlogy"]
+__all__ = ["lgamma", "digamma", "polygamma", "trigamma", "erf", "erfc", "erfcx", "ndtr", "log_ndtr", "ndtri", "xlogy",
+           "i0e", "i1e"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
@@ -71,6 +73,23 @@ LogNdtr, log_ndtr = _unary_op("LogNdtr", lambda x: _sp(x).log_ndtr(x),
 # d/dp Φ⁻¹(p) = 1 / φ(Φ⁻¹(p)).
 Ndtri, ndtri = _unary_op("Ndtri", lambda x: _sp(x).ndtri(x), lambda x, out, g: g * exp(0.5 * out * out + _LOG_SQRT_2PI),
                          "Φ⁻¹(p), the standard normal quantile function.")
+
+
+# i0e(x) = e^(-|x|) I0(x) and i1e(x) = e^(-|x|) I1(x), finite where I0 and I1 overflow (log I0(x) = log i0e(x) + |x|).
+# From I0' = I1 and I1' = I0 - I1/x: i0e' = i1e - sign(x) i0e and i1e' = i0e - (sign(x) + 1/x) i1e, whose
+# limit at x = 0 is 1/2 (i1e(x)/x -> 1/2); both backward rules are again i0e and i1e, so any order works.
+I0e, i0e = _unary_op("I0e", lambda x: _sp(x).i0e(x), lambda x, out, g: g * (i1e(x) - sign(x) * out),
+                     "e^(-|x|) I0(x), the exponentially scaled modified Bessel function of order 0.")
+
+
+def _i1e_backward(x, out, g):
+    at_zero = x.data == 0
+    safe = where(at_zero, 1.0, x)
+    return g * where(at_zero, 0.5, i0e(x) - (sign(x) + 1 / safe) * out)
+
+
+I1e, i1e = _unary_op("I1e", lambda x: _sp(x).i1e(x), _i1e_backward,
+                     "e^(-|x|) I1(x), the exponentially scaled modified Bessel function of order 1.")
 
 
 class Xlogy(Op):
