@@ -32,6 +32,7 @@ class Delta(Distribution):
     ``rsample`` returns ``v`` itself, so gradients reach ``v``; mean v, variance 0.
     """
 
+    _repr_extra = ("v",)
     arg_constraints = {"log_density": constraints.real}
     has_rsample = True
 
@@ -83,6 +84,7 @@ class ImproperUniform(Distribution):
     (``init_to_value``).
     """
 
+    _repr_extra = ("support",)
     arg_constraints: dict = {}
 
     def __init__(self, support: constraints.Constraint, batch_shape: Any = (), event_shape: Any = (),

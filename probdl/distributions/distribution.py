@@ -175,12 +175,18 @@ class Distribution:
             return self
         return MaskedDistribution(self, mask)
 
+    _repr_extra: tuple[str, ...] = ()  # attributes shown by repr besides the given parameters
+
     def __repr__(self) -> str:
+        given = self.__dict__.get("_given_args")
+        names = [a for a in self.arg_constraints if given is None or a in given] + list(self._repr_extra)
         args = []
-        for arg in self.arg_constraints:
-            v = self.__dict__.get(arg)
+        for name in names:
+            v = getattr(self, name, None)
             if isinstance(v, Tensor):
-                args.append(f"{arg}: {v.shape if v.ndim else v.item()}")
+                args.append(f"{name}: {v.shape if v.ndim else v.item()}")
+            elif isinstance(v, (Distribution, constraints.Constraint, list, int, float, str)):
+                args.append(f"{name}: {v!r}")
         return f"{type(self).__name__}({', '.join(args)})"
 
 

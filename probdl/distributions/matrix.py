@@ -20,6 +20,7 @@ from ..tensor.ops.base import to_tensor
 from . import constraints
 from .distribution import Distribution, _describe, _shape, broadcast_params
 from .implicit_reparam import standard_gamma
+from .multivariate_normal import _precision_to_scale_tril
 from .transforms import partial_corr_to_cholesky
 
 __all__ = ["LKJCholesky", "LKJ", "Wishart", "WishartCholesky"]
@@ -48,6 +49,7 @@ def _on_device_of(array: np.ndarray, like: Tensor) -> Tensor:
 
 # ---------------------------------------------------------------------------- LKJ
 class _LKJBase(Distribution):
+    _repr_extra = ("dimension",)
     arg_constraints = {"concentration": constraints.positive}
 
     def __init__(self, dimension: int, concentration: Any = 1.0, sample_method: str = "onion",
@@ -160,14 +162,6 @@ class LKJ(_LKJBase):
 
 # ---------------------------------------------------------------------------- Wishart
 _MATRIX_ARGS = ("covariance_matrix", "precision_matrix", "scale_tril")
-
-
-def _precision_to_scale_tril(P: Tensor) -> Tensor:
-    """The lower Cholesky factor of P⁻¹ without inverting P: with J the reversal permutation and
-    J P J = M Mᵀ, P⁻¹ = (J M⁻ᵀ J)(J M⁻ᵀ J)ᵀ, and J M⁻ᵀ J is lower triangular."""
-    M = T.cholesky(T.flip(P, (-2, -1)))
-    eye = T.eye(P.shape[-1], dtype=P.dtype, device=P.device)
-    return T.flip(T.swapaxes(T.solve_triangular(M, T.broadcast_to(eye, M.shape), lower=True), -1, -2), (-2, -1))
 
 
 class _WishartBase(Distribution):

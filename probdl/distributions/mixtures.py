@@ -119,6 +119,8 @@ class MixtureSameFamily(_Mixture):
     components' batch shape without that dim, broadcast with the mixing distribution's.
     """
 
+    _repr_extra = ("mixing_distribution", "component_distribution")
+
     def __init__(self, mixing_distribution: Categorical, component_distribution: Distribution,
                  validate_args: bool | None = None) -> None:
         if not isinstance(component_distribution, Distribution):
@@ -159,6 +161,8 @@ class MixtureGeneral(_Mixture):
     common support; components with different supports (a Normal and a Gamma) need it given, and each
     component's density counts as 0 outside its own support.
     """
+
+    _repr_extra = ("mixing_distribution", "component_distributions")
 
     def __init__(self, mixing_distribution: Categorical, component_distributions: list[Distribution],
                  support: constraints.Constraint | None = None, validate_args: bool | None = None) -> None:

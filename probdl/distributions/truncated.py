@@ -31,6 +31,7 @@ class TruncatedNormal(_QuantileSampled):
     accurate while the nearer bound's tail probability is a normal float (bounds within about 37 scales of loc).
     """
 
+    _repr_extra = ("low", "high")
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
 
     def __init__(self, loc: Any = 0.0, scale: Any = 1.0, low: Any = None, high: Any = None,
