@@ -30,6 +30,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_nn.py
 	$(PY) benchmarks/bench_distributions.py
+	$(PY) benchmarks/bench_svi.py
 
 lint: $(VENV)/.installed-test
 	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check probdl tests benchmarks examples

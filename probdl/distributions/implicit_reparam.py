@@ -224,7 +224,7 @@ def standard_gamma(concentration: Tensor, shape: tuple, rng: Any = None) -> Tens
     :func:`log_standard_gamma` when the draws are normalized against each other.
     """
     alpha, shape, a = _draw_args(concentration, shape, "standard_gamma")
-    x = as_generator(rng).standard_gamma(a).astype(alpha.dtype, copy=False)
+    x = np.asarray(as_generator(rng).standard_gamma(a)).astype(alpha.dtype, copy=False)
     return apply(ImplicitGamma, (alpha, Tensor._wrap(to_device(x, device_of(alpha.data)))))
 
 
@@ -238,7 +238,7 @@ def log_standard_gamma(concentration: Tensor, shape: tuple, rng: Any = None) -> 
     alpha, shape, a = _draw_args(concentration, shape, "log_standard_gamma")
     gen = as_generator(rng)
     small = a < 1.0
-    y = gen.standard_gamma(np.where(small, a + 1.0, a))
+    y = np.asarray(gen.standard_gamma(np.where(small, a + 1.0, a)))
     log_x = np.log(y) - np.where(small, gen.standard_exponential(shape) / a, 0.0)
     log_x = log_x.astype(alpha.dtype, copy=False)
     return apply(ImplicitLogGamma, (alpha, Tensor._wrap(to_device(log_x, device_of(alpha.data)))))

@@ -120,35 +120,36 @@ class LambdaLR(LRScheduler):
         if isinstance(lr_lambda, (list, tuple)):
             if len(lr_lambda) != n:
                 raise ValueError(f"LambdaLR: expected {n} lr_lambdas (one per parameter group), got {len(lr_lambda)}")
-            self._single = False
+            self._single = None
             self.lr_lambdas = list(lr_lambda)
         else:
-            self._single = True
+            self._single = lr_lambda  # also scheduled onto groups added later
             self.lr_lambdas = [lr_lambda] * n
         if not all(callable(f) for f in self.lr_lambdas):
             raise TypeError("LambdaLR: lr_lambda must be a callable (or a list of callables) taking the step count")
         super().__init__(optimizer, last_epoch)
 
     def _adopt(self, group: dict[str, Any]) -> None:
-        if not self._single:
+        if self._single is None:
             raise ValueError("LambdaLR: a parameter group was added to the optimizer, but lr_lambda is a list with "
                              "one function per group; pass a single function to schedule groups added later")
-        self.lr_lambdas.append(self.lr_lambdas[0])
+        self.lr_lambdas.append(self._single)
 
     def get_lr(self) -> list[float]:
         return [base * f(self.last_epoch) for base, f in zip(self.base_lrs, self.lr_lambdas)]
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
+        del state["_single"]
         state["lr_lambdas"] = [_attributes(f) for f in self.lr_lambdas]
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state = dict(state_dict)
         saved = state.pop("lr_lambdas", None) or []
-        lambdas = self.lr_lambdas
+        lambdas, single = self.lr_lambdas, self._single
         super().load_state_dict(state)
-        self.lr_lambdas = lambdas
+        self.lr_lambdas, self._single = lambdas, single
         for f, attrs in zip(lambdas, saved):
             if attrs is not None:
                 vars(f).update(attrs)

@@ -146,6 +146,17 @@ def test_standard_gamma_gradient_per_draw_is_the_implicit_one():
     assert np.all(np.abs(a.grad.numpy()[~ok]) < 1e-290)
 
 
+@pytest.mark.parametrize("make", [lambda a: Gamma(a, T(2.0)), lambda a: InverseGamma(a, T(2.0)),
+                                  lambda a: Chi2(a), lambda a: Beta(a, T(1.5)), lambda a: StudentT(a)])
+def test_scalar_rsample_is_a_differentiable_scalar(make):
+    # numpy's standard_gamma gives a Python float for a 0-d shape; the draw must still be a 0-d Tensor
+    a = probdl.tensor(2.5, requires_grad=True)
+    x = make(a).rsample(rng=0)
+    assert x.shape == ()
+    x.backward()
+    assert np.isfinite(a.grad.numpy()) and a.grad.numpy() != 0.0
+
+
 def test_log_standard_gamma_draws_and_gradient():
     alpha = np.array([1e-3, 0.2, 3.0])
     a = probdl.tensor(np.broadcast_to(alpha, (20000, 3)).copy(), requires_grad=True)

@@ -196,6 +196,11 @@ def test_groups_added_later_join_the_schedule():
     one_cycle.optimizer.add_param_group({"params": [pd.zeros(1, requires_grad=True)]})
     one_cycle.step()
     assert one_cycle.get_last_lr() == [pytest.approx(0.52)]
+    warmup = sch.LambdaLR(optim.Adam(lr=0.1), lambda t: min(1.0, (t + 1) / 4))  # built before any group exists
+    warmup.optimizer.add_param_group({"params": [pd.zeros(1, requires_grad=True)]})
+    warmup.step()
+    assert warmup.get_last_lr() == [pytest.approx(0.05)]
+    assert "_single" not in warmup.state_dict()
     per_group = sch.LambdaLR(make_opt([1.0]), [lambda t: 1.0])
     per_group.optimizer.add_param_group({"params": [pd.zeros(1, requires_grad=True)]})
     with pytest.raises(ValueError, match="pass a single function"):
