@@ -355,8 +355,23 @@ def initialize_model(model: Callable, model_args: Any = (), model_kwargs: dict |
         bad = [n for n, g in grad.items() if not _finite(g)]
         if _finite(energy) and not bad:
             return ModelInfo(params, energy, grad, potential_fn, value_and_grad_fn, postprocess_fn, sites, tr)
-        bad = bad or ["(the potential energy)"]
+        bad = _non_finite_sites(model, model_args, model_kwargs, params) + [f"the gradient at {n!r}" for n in bad]
     name = getattr(init_strategy, "__name__", None) or getattr(getattr(init_strategy, "func", None), "__name__", "?")
     raise RuntimeError(f"initialize_model: no initial values with a finite potential energy and gradient in "
-                       f"{max_tries} tries of {name}; last non-finite at {', '.join(bad)}. Check the model's "
-                       "supports and data, or give init_to_value(values=...)")
+                       f"{max_tries} tries of {name}; last non-finite: {', '.join(bad) or 'the potential energy'}. "
+                       "Check the model's supports and data, or give init_to_value(values=...)")
+
+
+def _non_finite_sites(model: Callable, model_args: tuple, model_kwargs: dict, params: dict) -> list[str]:
+    """The sites whose log density (or log-Jacobian) is not finite at the unconstrained ``params``."""
+    log_dets: list[Tensor] = []
+    with no_grad():
+        tr = _run_given("initialize_model", model, model_args, model_kwargs, params, unconstrained=True,
+                        log_dets=log_dets)
+        tr.compute_log_prob()
+    bad = []
+    for name, site in tr.items():
+        if "log_prob" in site and not _finite(site["log_prob"]):
+            kind = "observed" if site["is_observed"] else "latent"
+            bad.append(f"the log density of {kind} site {name!r}")
+    return bad
