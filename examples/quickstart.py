@@ -10,6 +10,8 @@ posterior predictions.
 3. ``Predictive``: draws of the labels from the posterior predictive, used for a posterior predictive check
    (the fraction of ones in replicated data sets against the observed fraction) and for the predicted
    probability of a new point with its credible interval.
+4. MCMC: NUTS with two chains on the eight-schools model of ``examples/eight_schools.py``, and its summary
+   (posterior mean, sd, interval, effective sample sizes and R-hat from ArviZ).
 
 The data are generated here (two Gaussian classes in 5 dimensions), so the script needs nothing beyond
 probdl. Run it with `make demo`.
@@ -20,6 +22,7 @@ import numpy as np
 
 import probdl as pd
 from probdl import distributions as dist
+from probdl.infer import MCMC, NUTS
 from probdl.infer.autoguide import AutoNormal
 from probdl.infer.elbo import Trace_ELBO
 from probdl.infer.predictive import Predictive
@@ -112,6 +115,14 @@ def main() -> None:
     prob = 1 / (1 + np.exp(-(x_new @ p_new["w"].numpy().T + p_new["b"].numpy())))[0]
     print(f"P(y = 1 | x = 0): posterior mean {prob.mean():.3f}, 90% credible interval "
           f"{np.quantile(prob, 0.05):.3f} - {np.quantile(prob, 0.95):.3f} (true {1 / (1 + np.exp(-true_b)):.3f})")
+
+    print("\n4. MCMC: NUTS on eight schools (non-centred), 2 chains in parallel processes (examples/eight_schools.py)")
+    from eight_schools import SIGMA, Y, noncentered
+
+    mcmc = MCMC(NUTS(noncentered), num_warmup=300, num_samples=300, num_chains=2, chain_method="parallel",
+                progress_bar=False)
+    mcmc.run(Y, SIGMA, seed=0)
+    mcmc.print_summary()
     print(f"\ndone in {time.perf_counter() - start:.1f} s")
 
 
