@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..backend import as_generator
+from ..backend.linalg import LinAlgError
 from ..distributions.distribution import enable_validation, is_validation_enabled
 from ..tensor import Tensor, no_grad, value_and_grad
 from ..tensor.ops.base import to_tensor
@@ -134,6 +135,8 @@ class FlatModel:
         try:
             with np.errstate(all="ignore"):  # an overflow along a trajectory is a divergence, reported as such
                 energy, grad = self.info.value_and_grad_fn(self.unpack(z))
+        except LinAlgError:  # e.g. a covariance that stopped being positive definite: no density there
+            return math.inf, np.zeros(self.size)
         finally:
             enable_validation(validating)
         return float(energy.item()), self.pack(grad)
@@ -152,8 +155,11 @@ class FlatPotential:
         self.fn, self._vg, self.size = fn, value_and_grad(fn), size
 
     def __call__(self, z: np.ndarray) -> tuple[float, np.ndarray]:
-        with np.errstate(all="ignore"):
-            energy, grad = self._vg(to_tensor(z))
+        try:
+            with np.errstate(all="ignore"):
+                energy, grad = self._vg(to_tensor(z))
+        except LinAlgError:
+            return math.inf, np.zeros(self.size)
         return float(energy.item()), np.asarray(grad.numpy(), dtype=np.float64).reshape(-1)
 
     def constrain(self, z: np.ndarray) -> dict[str, np.ndarray]:

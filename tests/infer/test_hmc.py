@@ -24,6 +24,7 @@ from probdl.infer.hmc_util import (
     regularize,
     warmup_windows,
 )
+from probdl.infer.initialization import init_to_value
 from probdl.infer.util import initialize_model
 from probdl.primitives import sample
 
@@ -206,6 +207,22 @@ def test_a_step_size_that_is_too_large_diverges():
     kernel = NUTS(potential_fn=potential, step_size=1.0, adapt_step_size=False, adapt_mass_matrix=False)
     _, states = run_kernel(kernel, 0, 50, np.array([0.1, 0.01]))
     assert sum(s.diverging for s in states) > 25
+
+
+def test_a_failed_cholesky_along_a_trajectory_is_a_divergence_not_a_crash():
+    # the correlation r has a flat prior on (-1.5, 1.5), but the covariance is positive definite only for |r| < 1
+    def model():
+        r = sample("r", dist.Uniform(-1.5, 1.5))
+        cov = pd.stack([pd.stack([pd.ones(()), r]), pd.stack([r, pd.ones(())])])
+        sample("y", dist.MultivariateNormal(pd.zeros(2), covariance_matrix=cov), obs=pd.tensor([0.5, 0.4]))
+
+    kernel = NUTS(model, init_strategy=init_to_value(values={"r": 0.0}))
+    state = kernel.init(0, 50)
+    rs = []
+    for _ in range(120):
+        state = kernel.sample(state)
+        rs.append(kernel.postprocess(state.z)["r"])
+    assert np.all(np.abs(rs) < 1)
 
 
 def test_flat_model_packs_sites_in_model_order():
