@@ -26,11 +26,12 @@ test: $(VENV)/.installed-test
 test-slow: $(VENV)/.installed-test
 	$(PY) -m pytest -m slow || [ $$? -eq 5 ]  # exit 5: no test is marked slow yet
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-test  # the benchmarks load scikit-learn's data sets
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_nn.py
 	$(PY) benchmarks/bench_distributions.py
 	$(PY) benchmarks/bench_svi.py
+	$(PY) benchmarks/bench_nuts.py
 
 lint: $(VENV)/.installed-test
 	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check probdl tests benchmarks examples
