@@ -65,12 +65,16 @@ def test_print_summary_table(capsys):
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="has 3 draws per chain; at least 4 are needed"):
+    with pytest.raises(ValueError, match=r"split_gelman_rubin: x has shape \(2, 3\): 3 draws per chain, and at least 4"):
         diag.split_gelman_rubin(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="non-finite draws"):
+    with pytest.raises(ValueError, match="effective_sample_size: x has 1 NaN or infinite value"):
         diag.effective_sample_size(np.array([[0.0, 1.0, np.nan, 2.0, 3.0]]))
     with pytest.raises(ValueError, match=r"site 'x' has shape \(5,\); expected \(chains, draws, ...\)"):
         diag.summary({"x": np.zeros(5)})
+    with pytest.raises(ValueError, match="pass group_by_chain=False"):
+        diag.summary({"x": np.zeros(5)})
+    with pytest.raises(TypeError, match="mcse: x must hold real numbers"):
+        diag.mcse(np.array(["a", "b", "c", "d"]))
     with pytest.raises(ValueError, match=r"prob must be in \(0, 1\), got 1.5"):
         diag.hpdi(IID, prob=1.5)
 
