@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 
-from ..distributions import constraints
 from ..tensor import Tensor, eye, is_grad_enabled, ones, zeros
 from ..tensor import ops as T
 from ..tensor.autograd import Op, apply, run_backward

@@ -64,6 +64,7 @@ from .parameterized import Parameterized
 __all__ = ["Likelihood", "Gaussian", "Bernoulli", "Poisson", "StudentT", "gauss_hermite_expectation"]
 
 _LOG_2PI = math.log(2 * math.pi)
+_MAX_NODES = 360  # numpy's hermgauss overflows its weights from 375 nodes on
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -75,11 +76,10 @@ def _positive_int(name: str, value: Any) -> int:
 @cache
 def _hermite_rule(num_points: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes √2·tₖ and weights wₖ/√π: Σₖ wₖ/√π g(m + √v · √2 tₖ) ≈ E[g(x)], x ~ N(m, v)."""
-    with np.errstate(all="ignore"):
-        t, w = np.polynomial.hermite.hermgauss(num_points)
-    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(t))):
-        raise ValueError(f"gauss_hermite_expectation: num_points={num_points} is too many for numpy's hermgauss "
-                         "(its weights overflow beyond about 370 nodes)")
+    if num_points > _MAX_NODES:
+        raise ValueError(f"gauss_hermite_expectation: num_points={num_points} is too many; numpy's hermgauss "
+                         f"gives finite weights up to about 370 nodes, and {_MAX_NODES} is the most allowed here")
+    t, w = np.polynomial.hermite.hermgauss(num_points)
     return t * math.sqrt(2.0), w / math.sqrt(math.pi)
 
 
@@ -202,7 +202,7 @@ class Gaussian(Likelihood):
         return -0.5 * (_LOG_2PI + T.log(s2)) - ((y - m) ** 2 + v) / (2 * s2)
 
     def _predictive(self, m: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        return _broadcast(m, v), v + self.variance
+        return _broadcast(m, v), _broadcast(v + self.variance, m)
 
     def conditional_mean(self, f: Any) -> Tensor:
         return _float_tensor(f)
@@ -232,7 +232,7 @@ class Bernoulli(Likelihood):
         a = y.numpy()
         bad = (a != 0) & (a != 1)
         if bad.any():
-            raise ValueError(f"Bernoulli likelihood: y must be 0 or 1, got {a[bad].flat[0]!r} "
+            raise ValueError(f"Bernoulli likelihood: y must be 0 or 1, got {a[bad].flat[0].item()!r} "
                              f"({int(bad.sum())} value(s) outside {{0, 1}})")
 
     def _log_cdf(self, x: Tensor) -> Tensor:
@@ -271,7 +271,7 @@ class Poisson(Likelihood):
         a = y.numpy()
         bad = (a < 0) | (a != np.floor(a))
         if bad.any():
-            raise ValueError(f"Poisson likelihood: y must be a non-negative integer, got {a[bad].flat[0]!r} "
+            raise ValueError(f"Poisson likelihood: y must be a non-negative integer, got {a[bad].flat[0].item()!r} "
                              f"({int(bad.sum())} such value(s))")
 
     def _log_prob(self, f: Tensor, y: Tensor) -> Tensor:
@@ -322,7 +322,7 @@ class StudentT(Likelihood):
         return T.where(above, self.scale ** 2 * df / T.where(above, df - 2, 1.0), math.inf)
 
     def _predictive(self, m: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        return _broadcast(m, v), v + self._noise_variance()
+        return _broadcast(m, v), _broadcast(v + self._noise_variance(), m)
 
     def distribution(self, f: Any) -> dist.Distribution:
         return dist.StudentT(self.df, _float_tensor(f), self.scale)

@@ -118,6 +118,19 @@ def _composite(K: Tensor, s: Tensor, r: Tensor, jitter: float) -> Tensor:
     return -0.5 * (a * a).sum() - T.log(T.diagonal(L, 0, -2, -1)).sum() - 0.5 * n * math.log(2 * math.pi)
 
 
+def _factor_shifted(Kd: np.ndarray, shift: float, jitters: list[float]) -> tuple[np.ndarray, float] | None:
+    """The lower factor of Kd + (shift + eps) I for the first eps in ``jitters`` that works, and that eps; one
+    n x n working array, factored in place (in Fortran order, as LAPACK wants)."""
+    for eps in jitters:
+        A = np.array(Kd, order="F")
+        np.einsum("ii->i", A)[...] += shift + eps
+        L, info = lapack.dpotrf(A, lower=1, clean=1, overwrite_a=1)
+        if info == 0:
+            return L, eps
+        del A, L
+    return None
+
+
 def gaussian_log_marginal(K: Tensor, noise: Tensor, r: Tensor, jitter: float = 0.0, who: str = "GP") -> Tensor:
     """log N(r; 0, K + (noise + jitter) I) for a kernel matrix K (n, n), a noise variance (a scalar Tensor) and
     residuals r (n,), the jitter grown as in :func:`jittered_cholesky` when needed (see the module docstring)."""
@@ -127,17 +140,11 @@ def gaussian_log_marginal(K: Tensor, noise: Tensor, r: Tensor, jitter: float = 0
     n = Kd.shape[0]
     base = float(np.mean(np.diagonal(Kd)))
     tried = jitter_sequence(abs(base) + sd, jitter)
-    for eps in tried:  # one n x n working array, factored in place (Fortran order, as LAPACK wants)
-        A = np.array(Kd, order="F")
-        np.einsum("ii->i", A)[...] += sd + eps
-        L, info = lapack.dpotrf(A, lower=1, clean=1, overwrite_a=1)
-        if info == 0:
-            break
-        del A, L
-    else:
+    found = _factor_shifted(Kd, sd, tried)
+    if found is None:
         raise LinAlgError(f"{who}: the {n} x {n} matrix K + noise I is not positive definite even with jitter "
                           f"{tried[-1]:.3g} (noise {sd:.3g}, mean diagonal of K {base:.3g})")
-    del A
+    L, eps = found
     if eps != jitter:
         _warn_jitter(who, eps, jitter)
     alpha, info = lapack.dpotrs(L, rd, lower=1)

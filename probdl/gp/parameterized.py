@@ -50,9 +50,8 @@ class Parameterized(Module):
         prior. ``value`` is a float or an array (a vector lengthscale, say), stored in float64."""
         transform = _transform_for(constraint)
         self._hyper[name] = (constraint, transform)
-        raw = Parameter(np.zeros(np.shape(value.data if isinstance(value, Tensor) else value)))
-        self.register_parameter(name + "_unconstrained", raw)
-        setattr(self, name, value)
+        raw = transform.inv(Tensor._wrap(self._checked(name, value))).data
+        self.register_parameter(name + "_unconstrained", Parameter(np.array(raw, dtype=np.float64)))
         if prior is not None:
             self.set_prior(name, prior)
 
@@ -67,13 +66,14 @@ class Parameterized(Module):
     def __setattr__(self, name: str, value: Any) -> None:
         hyper = self.__dict__.get("_hyper")
         if hyper is not None and name in hyper:
-            a = self._checked(name, value)
+            new = hyper[name][1].inv(Tensor._wrap(self._checked(name, value))).data
             raw = self._parameters[name + "_unconstrained"]
-            if a.shape != raw.data.shape:
-                raise ValueError(f"{type(self).__name__}: hyperparameter {name!r} has shape {raw.data.shape}, "
-                                 f"cannot assign a value of shape {a.shape}")
+            if new.shape != raw.data.shape:
+                raise ValueError(f"{type(self).__name__}: hyperparameter {name!r} has shape "
+                                 f"{tuple(self.__getattr__(name).shape)}, cannot assign a value of shape "
+                                 f"{np.shape(value.data if isinstance(value, Tensor) else value)}")
             with no_grad():
-                raw.data[...] = hyper[name][1].inv(Tensor._wrap(a)).data
+                raw.data[...] = new
             return
         super().__setattr__(name, value)
 

@@ -2,5 +2,7 @@
 VariationalSparseGP)."""
 from .base import GPModel
 from .exact import GPRegression
+from .sparse import SparseGPRegression
+from .variational import VariationalGP, VariationalSparseGP
 
-__all__ = ["GPModel", "GPRegression"]
+__all__ = ["GPModel", "GPRegression", "SparseGPRegression", "VariationalGP", "VariationalSparseGP"]
