@@ -161,12 +161,19 @@ def _scaled_sqdist(xs: np.ndarray, zs: np.ndarray, same: bool) -> np.ndarray:
     |x|² + |z|² - 2 x·z (one GEMM) otherwise, clamped at 0 and with an exact zero diagonal when Z is X."""
     d = xs.shape[1]
     if d <= 4:
-        r2 = np.subtract.outer(xs[:, 0], zs[:, 0])
-        np.square(r2, out=r2)
-        for j in range(1, d):
-            diff = np.subtract.outer(xs[:, j], zs[:, j])
-            np.square(diff, out=diff)
-            r2 += diff
+        n, m = xs.shape[0], zs.shape[0]
+        r2 = np.empty((n, m))
+        rows = max(1, min(n, (1 << 17) // max(m, 1)))  # a strip of about 1 MB for the per-dimension differences
+        diff = np.empty((rows, m))
+        for i0 in range(0, n, rows):
+            i1 = min(n, i0 + rows)
+            out, tmp = r2[i0:i1], diff[: i1 - i0]
+            np.subtract.outer(xs[i0:i1, 0], zs[:, 0], out=out)
+            np.square(out, out=out)
+            for j in range(1, d):
+                np.subtract.outer(xs[i0:i1, j], zs[:, j], out=tmp)
+                np.square(tmp, out=tmp)
+                out += tmp
         return r2
     r2 = xs @ zs.T
     r2 *= -2.0
@@ -224,9 +231,9 @@ class StationaryCovariance(Op):
         g_var = None
         if var.requires_grad:
             if float(vard) != 0.0:
-                g_var = np.asarray(np.vdot(gd.ravel(), out.data.ravel()) / vard)
+                g_var = np.asarray(np.einsum("ij,ij->", gd, out.data) / vard)
             else:
-                g_var = np.asarray(np.vdot(gd.ravel(), profile.k(_scaled_sqdist(xs, zs, xd is zd)).ravel()))
+                g_var = np.asarray(np.einsum("ij,ij->", gd, profile.k(_scaled_sqdist(xs, zs, xd is zd))))
         need_ls = ls.requires_grad
         gxs = gzs = None
         if x.requires_grad or need_ls:

@@ -2,7 +2,7 @@
 
 :func:`jittered_cholesky` factors :math:`A + \\epsilon I`, starting from the model's own jitter and, when
 LAPACK reports the matrix is not positive definite, growing :math:`\\epsilon` tenfold from
-:math:`10^{-8}` of the mean diagonal up to :math:`10^{-2}` of it, with a warning that names the jitter used
+:math:`10^{-8}` of the mean diagonal up to :math:`10^{-4}` of it, with a warning that names the jitter used
 (GPyTorch's ``psd_safe_cholesky`` does the same; rounding makes large kernel matrices with close inputs
 numerically singular).
 
@@ -31,7 +31,7 @@ from ..tensor.autograd import Op, apply, run_backward
 
 __all__ = ["jittered_cholesky", "gaussian_log_marginal", "LinAlgError"]
 
-_JITTER_STEPS = tuple(10.0 ** -k for k in range(8, 1, -1))  # relative to the mean diagonal: 1e-8 ... 1e-2
+_JITTER_STEPS = tuple(10.0 ** -k for k in range(8, 3, -1))  # relative to the mean diagonal: 1e-8 ... 1e-4
 
 
 def jitter_sequence(diag_mean: float, jitter: float) -> list[float]:
@@ -45,12 +45,14 @@ def _warn_jitter(who: str, jitter: float, first: float) -> None:
                   "fewer near-duplicate inputs.", RuntimeWarning, stacklevel=3)
 
 
-def jittered_cholesky(A: Tensor, jitter: float = 0.0, who: str = "cholesky") -> Tensor:
+def jittered_cholesky(A: Tensor, jitter: float = 0.0, who: str = "cholesky", grow: bool = True) -> Tensor:
     """The lower Cholesky factor of ``A + jitter I`` (a Tensor, differentiable), the jitter grown as the module
-    docstring says when needed; raises ``LinAlgError`` naming ``who`` and the largest jitter tried."""
+    docstring says when needed (unless ``grow=False``: inside a model sampled by MCMC a grown jitter would
+    change the density, so there a failure is left to the sampler, which rejects the point); raises
+    ``LinAlgError`` naming ``who`` and the largest jitter tried."""
     n = A.shape[-1]
     diag_mean = float(np.mean(np.diagonal(np.asarray(A.data), axis1=-2, axis2=-1)))
-    tried = jitter_sequence(abs(diag_mean), jitter)
+    tried = jitter_sequence(abs(diag_mean), jitter) if grow else [jitter]
     for eps in tried:
         try:
             L = T.cholesky(A + eps * eye(n, dtype=A.dtype) if eps else A)
@@ -101,7 +103,8 @@ class _GaussianLogMarginal(Op):
                 raise LinAlgError(f"gaussian_log_marginal backward: potri failed (info {info})")
             _symmetrize_lower(inv)
             inv *= -0.5 * gd
-            gK = blas.dger(0.5 * gd, alpha, alpha, a=inv, overwrite_a=1)  # in place: inv is Fortran-ordered
+            # in place (inv is Fortran-ordered); the transpose of the symmetric result is the same matrix in C order
+            gK = blas.dger(0.5 * gd, alpha, alpha, a=inv, overwrite_a=1).T
             if s.requires_grad:
                 gs = np.asarray(np.trace(gK)).reshape(s.data.shape)
         gr = np.asarray(-gd * alpha) if r.requires_grad else None

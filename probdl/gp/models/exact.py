@@ -92,9 +92,10 @@ class GPRegression(GPModel):
     def model(self) -> Tensor:
         """The GP as a probdl model: hyperparameters with priors become ``sample`` sites (``kernel.lengthscale``,
         ``noise``, ...), and ``y`` is observed at site ``"y"`` under N(m(X), K + σ² I). Sample it with NUTS to
-        integrate the hyperparameters out."""
+        integrate the hyperparameters out. The jitter is not grown here: a covariance that is not positive
+        definite raises ``LinAlgError``, which NUTS treats as a rejected (divergent) point."""
         with self.sample_hyperparameters():
             n = self.X.shape[0]
             L = jittered_cholesky(self.kernel(self.X) + self.noise * eye(n, dtype=self.X.dtype), self.jitter,
-                                  type(self).__name__)
+                                  type(self).__name__, grow=False)
             return sample("y", MultivariateNormal(self._mean(self.X), scale_tril=L), obs=self.y)
