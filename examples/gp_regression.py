@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import probdl.distributions as dist
-from probdl.gp import GPRegression
-from probdl.gp import kernels
+from probdl.gp import GPRegression, kernels
 from probdl.infer import MCMC, NUTS
 
 
