@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -38,6 +39,7 @@ from ..backend import as_generator
 from ..backend.linalg import LinAlgError
 from ..distributions.distribution import enable_validation, is_validation_enabled
 from ..tensor import Tensor, no_grad, value_and_grad
+from ..tensor.compile import CompiledValueAndGrad, NotCompilable, agrees_with, compile_value_and_grad
 from ..tensor.ops.base import to_tensor
 from .hmc_util import (
     DualAveraging,
@@ -102,11 +104,21 @@ class _Adaptation:
 class FlatModel:
     """A model's potential on the flat unconstrained vector: ``pack``/``unpack`` between ``site -> Tensor`` dicts
     and one float64 vector (sites in model order, each raveled), ``__call__(z) -> (U, ∇U)`` as float and array,
-    and ``constrain(z)`` to the constrained latent and deterministic values."""
+    and ``constrain(z)`` to the constrained latent and deterministic values.
 
-    __slots__ = ("info", "names", "shapes", "slices", "size")
+    With ``jit_compile`` the potential and its gradient are compiled by trace and replay
+    (:mod:`probdl.tensor.compile`): the model runs once, and every later evaluation replays its recorded ops on
+    arrays, skipping the model's Python, the handlers and the distribution objects. The replay is used only when
+    the trace shows no dependence of the graph on the values and it agrees with the eager potential at the
+    initial point and two perturbed points; it is checked against the eager potential again every
+    ``CHECK_EVERY`` evaluations, and dropped (with a warning) at the first disagreement.
+    """
 
-    def __init__(self, info: ModelInfo) -> None:
+    __slots__ = ("info", "names", "shapes", "slices", "size", "compiled", "calls", "why_not_compiled")
+
+    CHECK_EVERY = 500
+
+    def __init__(self, info: ModelInfo, jit_compile: bool = False) -> None:
         self.info = info
         self.names = list(info.params)
         self.shapes = [tuple(info.params[n].shape) for n in self.names]
@@ -116,6 +128,11 @@ class FlatModel:
             self.slices.append(slice(start, start + size))
             start += size
         self.size = start
+        self.compiled: CompiledValueAndGrad | None = None
+        self.calls = 0
+        self.why_not_compiled = "jit_compile=False" if not jit_compile else None
+        if jit_compile:
+            self._compile()
 
     def pack(self, values: dict[str, Any]) -> np.ndarray:
         out = np.empty(self.size)
@@ -127,7 +144,45 @@ class FlatModel:
     def unpack(self, z: np.ndarray) -> dict[str, Tensor]:
         return {name: to_tensor(z[sl].reshape(shape)) for name, sl, shape in zip(self.names, self.slices, self.shapes)}
 
-    def __call__(self, z: np.ndarray) -> tuple[float, np.ndarray]:
+    def _flat_potential(self, z: Tensor) -> Tensor:
+        return self.info.potential_fn({name: z[sl].reshape(shape)
+                                       for name, sl, shape in zip(self.names, self.slices, self.shapes)})
+
+    def _compile(self) -> None:
+        z0 = self.pack(self.info.params)
+        validating = is_validation_enabled()
+        enable_validation(False)
+        try:
+            with np.errstate(all="ignore"):
+                compiled = compile_value_and_grad(self._flat_potential, z0)
+        except NotCompilable as e:
+            self.why_not_compiled = str(e)
+            return
+        except LinAlgError:
+            self.why_not_compiled = "the trace failed to factor a matrix"
+            return
+        finally:
+            enable_validation(validating)
+        rng = np.random.default_rng(0)
+        points = [z0, z0 + 0.1 * rng.standard_normal(self.size), z0 + rng.standard_normal(self.size)]
+        if not agrees_with(self._replay_fn(compiled), self.eager, points):
+            self.why_not_compiled = "the replayed potential disagreed with the model's at a test point"
+            return
+        self.compiled = compiled
+
+    @staticmethod
+    def _replay_fn(compiled: CompiledValueAndGrad) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+        def replay(z: np.ndarray) -> tuple[float, np.ndarray]:
+            try:
+                with np.errstate(all="ignore"):
+                    return compiled(z)
+            except LinAlgError:
+                return math.inf, np.zeros(z.size)
+
+        return replay
+
+    def eager(self, z: np.ndarray) -> tuple[float, np.ndarray]:
+        """U(z) and ∇U(z) by running the model."""
         # argument checks ran when the model was initialized; along a trajectory they would only cost time, or
         # raise where a parameter underflows (e.g. a scale exp(u) = 0), which must instead be a divergence
         validating = is_validation_enabled()
@@ -140,6 +195,25 @@ class FlatModel:
         finally:
             enable_validation(validating)
         return float(energy.item()), self.pack(grad)
+
+    def __call__(self, z: np.ndarray) -> tuple[float, np.ndarray]:
+        compiled = self.compiled
+        if compiled is None:
+            return self.eager(z)
+        self.calls += 1
+        if self.calls % self.CHECK_EVERY == 0 and not agrees_with(self._replay_fn(compiled), self.eager, [z]):
+            warnings.warn("NUTS/HMC: the compiled potential disagreed with the model's at a point along the chain "
+                          "(the model's graph depends on its values); switching to the uncompiled model. Draws "
+                          f"made since the previous check (at most {self.CHECK_EVERY} evaluations ago) may be "
+                          "affected: rerun with jit_compile=False.", RuntimeWarning, stacklevel=2)
+            self.compiled = None
+            self.why_not_compiled = "disagreed with the model during sampling"
+            return self.eager(z)
+        try:
+            with np.errstate(all="ignore"):
+                return compiled(z)
+        except LinAlgError:
+            return math.inf, np.zeros(self.size)
 
     def constrain(self, z: np.ndarray) -> dict[str, np.ndarray]:
         with no_grad():
@@ -189,12 +263,15 @@ class HMC:
         dense_mass: adapt a dense mass matrix (else diagonal).
         target_accept_prob: the dual-averaging target δ.
         init_strategy: how initial values are chosen (:mod:`probdl.infer.initialization`).
+        jit_compile: compile the model's potential by trace and replay (see :class:`FlatModel`); it is used only
+            where it provably agrees with the model, so turning it off is for models whose Python branches on
+            the values of latent variables in ways the checks cannot see.
     """
 
     def __init__(self, model: Callable | None = None, potential_fn: Callable | None = None, step_size: float = 1.0,
                  trajectory_length: float | None = None, num_steps: int | None = None, adapt_step_size: bool = True,
                  adapt_mass_matrix: bool = True, dense_mass: bool = False, target_accept_prob: float = 0.8,
-                 init_strategy: Callable = init_to_uniform) -> None:
+                 init_strategy: Callable = init_to_uniform, jit_compile: bool = True) -> None:
         name = type(self).__name__
         if (model is None) == (potential_fn is None):
             raise ValueError(f"{name}: give exactly one of model and potential_fn")
@@ -216,6 +293,7 @@ class HMC:
         self.dense_mass = bool(dense_mass)
         self.target_accept_prob = float(target_accept_prob)
         self.init_strategy = init_strategy
+        self.jit_compile = bool(jit_compile)
         self.potential: FlatModel | FlatPotential | None = None
 
     # ------------------------------------------------------------------ set-up
@@ -262,7 +340,7 @@ class HMC:
                                 f"got {type(init_params).__name__}")
             strategy = init_to_value(values=init_params)
         info = initialize_model(self.model, model_args, model_kwargs, init_strategy=strategy, rng=gen)
-        self.potential = FlatModel(info)
+        self.potential = FlatModel(info, self.jit_compile)
         return self.potential.pack(info.params)
 
     def resume(self, state: HMCState, model_args: tuple = (), model_kwargs: dict | None = None) -> HMCState:
@@ -374,9 +452,10 @@ class NUTS(HMC):
     def __init__(self, model: Callable | None = None, potential_fn: Callable | None = None, step_size: float = 1.0,
                  adapt_step_size: bool = True, adapt_mass_matrix: bool = True, dense_mass: bool = False,
                  target_accept_prob: float = 0.8, max_tree_depth: int = 10, init_strategy: Callable = init_to_uniform,
-                 trajectory_length: float | None = None, num_steps: int | None = None) -> None:
+                 trajectory_length: float | None = None, num_steps: int | None = None,
+                 jit_compile: bool = True) -> None:
         super().__init__(model, potential_fn, step_size, None, 1, adapt_step_size, adapt_mass_matrix, dense_mass,
-                         target_accept_prob, init_strategy)
+                         target_accept_prob, init_strategy, jit_compile)
         _check_positive("NUTS", "max_tree_depth", max_tree_depth, integer=True)
         self.max_tree_depth = int(max_tree_depth)
         self.num_steps = None

@@ -48,6 +48,27 @@ __all__ = [
 ]
 
 _grad_enabled: bool = True
+# True while probdl.tensor.compile records a function: non-differentiable functions of tensors that require
+# grad (comparisons, masks, argmax) are then recorded too, so that a replay recomputes them
+_tracing: bool = False
+
+
+def is_tracing() -> bool:
+    """True while :mod:`probdl.tensor.compile` traces a function."""
+    return _tracing
+
+
+def set_tracing(mode: bool) -> bool:
+    """Turn tracing on or off (clearing the trace notes when turned on); returns the previous mode."""
+    global _tracing
+    prev, _tracing = _tracing, bool(mode)
+    if mode:
+        trace_notes.clear()
+    return prev
+
+
+#: what a traced function did that a replay cannot repeat (a random draw), noted by the ops themselves
+trace_notes: list[str] = []
 
 
 def is_grad_enabled() -> bool:

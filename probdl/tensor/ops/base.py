@@ -5,11 +5,11 @@ import math
 from typing import Any
 
 from ...backend import get_array_module, get_default_dtype
-from ..autograd import Op, apply
+from ..autograd import Op, apply, is_tracing
 from ..tensor import Tensor, as_array, as_tensor_like
 
 __all__ = ["Tensor", "Op", "apply", "pair", "to_tensor", "sum_to", "broadcast_to", "constant", "xp_of",
-           "normalize_axes", "identity", "expand_reduced"]
+           "normalize_axes", "identity", "expand_reduced", "DataFunction", "data_function"]
 
 
 def xp_of(t: Tensor):
@@ -39,6 +39,30 @@ def pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
 def constant(array: Any) -> Tensor:
     """Wrap an array computed from data (a mask, an index) as a Tensor outside the graph."""
     return Tensor._wrap(array)
+
+
+class DataFunction(Op):
+    """A non-differentiable function of the inputs' data (a comparison, a mask, an argmax), recorded only while
+    a function is traced for compilation, so that the replay recomputes it instead of freezing its value."""
+
+    no_gradient = True
+
+    @staticmethod
+    def forward(*arrays: Any, fn: Any) -> Any:
+        return fn(*arrays)
+
+    @staticmethod
+    def backward(node, out, g):
+        return (None,) * len(node.inputs)
+
+
+def data_function(fn: Any, *inputs: Tensor) -> Tensor:
+    """``fn`` of the inputs' arrays as a constant Tensor outside the graph (recorded while tracing)."""
+    if is_tracing():
+        for t in inputs:
+            if t.requires_grad:
+                return apply(DataFunction, inputs, {"fn": fn})
+    return Tensor._wrap(fn(*[t.data for t in inputs]))
 
 
 def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ...backend import get_array_module
-from .base import Op, Tensor, apply, constant, pair, sum_to, to_tensor
+from .base import Op, Tensor, apply, constant, data_function, pair, sum_to, to_tensor
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "expm1", "sqrt", "square", "abs",
@@ -404,7 +404,7 @@ def astype(x: Any, dtype: Any) -> Tensor:
     if x.data.dtype == dtype:
         return x
     if dtype.kind not in "fc":  # integer or bool results carry no gradient
-        return constant(x.data.astype(dtype))
+        return data_function(lambda a: a.astype(dtype), x)
     return apply(Cast, (x,), {"dtype": dtype})
 
 
@@ -413,12 +413,12 @@ def _nondiff(name: str, fn, nargs: int):
     """A function of the data alone: its result is a constant outside the graph."""
     if nargs == 1:
         def f(x: Any) -> Tensor:
-            return constant(fn(to_tensor(x).data))
+            return data_function(fn, to_tensor(x))
     else:
         def f(a: Any, b: Any) -> Tensor:
             a, b = pair(a, b)
             try:
-                return constant(fn(a.data, b.data))
+                return data_function(fn, a, b)
             except ValueError as e:
                 raise ValueError(f"{name}: {e} (shapes {a.data.shape} and {b.data.shape})") from None
     f.__name__ = name

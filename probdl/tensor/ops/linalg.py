@@ -17,7 +17,7 @@ from typing import Any
 
 from ...backend import get_array_module
 from ...backend import linalg as _la
-from .base import Op, Tensor, apply, constant, sum_to, to_tensor
+from .base import Op, Tensor, apply, constant, data_function, sum_to, to_tensor
 from .elementwise import where
 from .reduction import sum
 from .shape import diagonal, matrix_transpose
@@ -321,7 +321,7 @@ def slogdet(a: Any) -> tuple[Tensor, Tensor]:
     """(sign, log|det a|); the sign carries no gradient."""
     a = to_tensor(a)
     _check_square("slogdet", a)
-    sign = constant(_la.slogdet(a.data)[0])
+    sign = data_function(lambda m: _la.slogdet(m)[0], a)
     return sign, apply(LogAbsDet, (a,))
 
 
@@ -329,7 +329,7 @@ def logdet(a: Any) -> Tensor:
     """log det a: NaN where the determinant is negative, -inf where it is zero (as PyTorch)."""
     sign, lad = slogdet(a)
     xp = get_array_module(sign.data)
-    return lad + constant(xp.where(sign.data < 0, xp.nan, 0.0).astype(lad.dtype))
+    return lad + data_function(lambda s: xp.where(s < 0, xp.nan, 0.0).astype(lad.dtype), sign)
 
 
 def det(a: Any) -> Tensor:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ...backend import as_generator, get_default_dtype, to_device
+from ..autograd import is_tracing, trace_notes
 from .base import Tensor, constant
 
 __all__ = ["normal", "uniform", "gamma", "beta", "poisson", "binomial", "categorical", "multinomial",
@@ -21,6 +22,8 @@ def _arr(x: Any) -> Any:
 
 
 def _out(a: Any, dtype: Any, device: Any) -> Tensor:
+    if is_tracing():
+        trace_notes.append("a random draw")
     a = np.asarray(a)
     if dtype is not None:
         a = a.astype(dtype, copy=False)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ...backend import get_array_module
-from .base import Op, Tensor, apply, constant, expand_reduced, normalize_axes, to_tensor
+from .base import Op, Tensor, apply, constant, data_function, expand_reduced, normalize_axes, to_tensor
 from .elementwise import abs, exp, sqrt, where
 
 __all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "logsumexp", "var", "std", "cumsum", "norm",
@@ -343,28 +343,28 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
 def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
     """Index of the maximum along ``axis`` (of the flattened tensor when ``None``); not differentiable."""
     x = to_tensor(x)
-    return constant(get_array_module(x.data).argmax(x.data, axis=axis, keepdims=keepdims))
+    return data_function(lambda a: get_array_module(a).argmax(a, axis=axis, keepdims=keepdims), x)
 
 
 def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
     """Index of the minimum along ``axis``; not differentiable."""
     x = to_tensor(x)
-    return constant(get_array_module(x.data).argmin(x.data, axis=axis, keepdims=keepdims))
+    return data_function(lambda a: get_array_module(a).argmin(a, axis=axis, keepdims=keepdims), x)
 
 
 def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Whether any element along ``axis`` is true (non-zero)."""
     x = to_tensor(x)
-    return constant(x.data.any(axis=axis, keepdims=keepdims))
+    return data_function(lambda a: a.any(axis=axis, keepdims=keepdims), x)
 
 
 def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Whether every element along ``axis`` is true (non-zero)."""
     x = to_tensor(x)
-    return constant(x.data.all(axis=axis, keepdims=keepdims))
+    return data_function(lambda a: a.all(axis=axis, keepdims=keepdims), x)
 
 
 def count_nonzero(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Number of non-zero elements along ``axis``."""
     x = to_tensor(x)
-    return constant(get_array_module(x.data).count_nonzero(x.data, axis=axis, keepdims=keepdims))
+    return data_function(lambda a: get_array_module(a).count_nonzero(a, axis=axis, keepdims=keepdims), x)

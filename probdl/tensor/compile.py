@@ -1,0 +1,329 @@
+"""Compile a scalar function's value and gradient by trace and replay.
+
+:func:`compile_value_and_grad` runs ``fn`` once on a Tensor ``x`` that requires grad, with the engine recording
+as usual, and reads the recorded graph back from the output: every node between ``x`` and the result, in
+creation order, with its op, its static attributes and where each input comes from (``x``, an earlier node,
+or a constant array that does not depend on ``x``). Calling the result on a new array replays that list:
+the forward is one ``op.forward`` per node on raw arrays, the backward one ``op.backward`` per node in reverse
+under ``no_grad``, with none of the Python that produced the graph (model code, effect handlers,
+distribution objects, shape checks). For a model's potential that Python is most of the time.
+
+A replay is only right while ``fn`` would record the same graph, which holds when ``fn`` never branches in
+Python on values that depend on ``x``. While tracing, non-differentiable functions of dependent tensors
+(comparisons, masks, ``argmax``, casts to integers) are recorded as ops too, so the replay recomputes them.
+The trace watches for the ways a dependence of the graph itself shows:
+
+- reading a value of a tensor that depends on ``x`` (``bool()``, ``float()``, ``int()``, ``item()``,
+  ``numpy()``, ``tolist()``, ``np.asarray``) or cutting it off the graph (``detach()``);
+- a random op in the graph.
+
+Either makes the trace fail with :class:`NotCompilable`, and the caller keeps the eager function.
+:func:`agrees_with` compares a compiled function with the eager one at given points, which catches what the
+watch cannot see (code reading the raw ``.data`` of a dependent tensor).
+
+This is the "compile by trace and replay" direction of ``DESIGN.md``: it needs ops to be uniform records with
+array-level forwards, which they are.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from .autograd import Op, no_grad, set_tracing, trace_notes
+from .tensor import Tensor
+
+__all__ = ["NotCompilable", "CompiledValueAndGrad", "compile_value_and_grad", "agrees_with"]
+
+_WATCHED = ("__bool__", "__float__", "__int__", "__index__", "item", "numpy", "tolist", "__array__", "detach")
+
+
+class NotCompilable(RuntimeError):
+    """The function's graph may depend on its input's values, so it cannot be replayed."""
+
+
+@contextmanager
+def _watch_value_reads(reads: list[str]):
+    """While open, reading the value of a tensor that requires grad is noted in ``reads``."""
+    originals = {name: getattr(Tensor, name) for name in _WATCHED}
+
+    def watched(name: str, method: Callable) -> Callable:
+        def wrapper(self, *args, **kwargs):
+            if self.requires_grad:
+                reads.append(name)
+            return method(self, *args, **kwargs)
+
+        return wrapper
+
+    for name, method in originals.items():
+        setattr(Tensor, name, watched(name, method))
+    try:
+        yield
+    finally:
+        for name, method in originals.items():
+            setattr(Tensor, name, method)
+
+
+class _ReplayNode:
+    """What a backward rule reads of a node: ``op``, ``inputs`` (Tensors) and ``attrs``."""
+
+    __slots__ = ("op", "inputs", "attrs")
+
+    def __init__(self, op: type[Op], attrs: dict | None) -> None:
+        self.op, self.attrs, self.inputs = op, attrs, ()
+
+
+# where an input of a recorded node comes from
+_INPUT, _NODE, _CONST = 0, 1, 2
+
+# Array-level forward and backward code for the commonest ops, as Python expression templates: {a}, {b} are
+# the input variables, {o} the output, {g} the incoming gradient, {A} the op's attribute dict. The backward
+# templates are the same math as each op's Tensor-level rule. Ops without templates call their own forward
+# and their Tensor-level backward rule (under no_grad) from the generated code.
+_FORWARD = {
+    "Add": "{a} + {b}", "Sub": "{a} - {b}", "Mul": "{a} * {b}", "Div": "{a} / {b}", "Neg": "-{a}",
+    "Exp": "_np.exp({a})", "Log": "_np.log({a})", "Log1p": "_np.log1p({a})", "Expm1": "_np.expm1({a})",
+    "Sqrt": "_np.sqrt({a})", "Square": "{a} * {a}", "Tanh": "_np.tanh({a})", "PowScalar": "{a} ** {A}['p']",
+    "Reshape": "{a}.reshape({A}['shape'])", "GetItem": "{a}[{A}['key']]",
+}
+_BACKWARD = {  # op name -> one template per input
+    "Add": ("{g}", "{g}"), "Sub": ("{g}", "-{g}"), "Mul": ("{g} * {b}", "{g} * {a}"),
+    "Div": ("{g} / {b}", "-({g} / {b}) * {o}"), "Neg": ("-{g}",), "Exp": ("{g} * {o}",),
+    "Log": ("{g} / {a}",), "Log1p": ("{g} / ({a} + 1)",), "Expm1": ("{g} * ({o} + 1)",),
+    "Sqrt": ("{g} / (2 * {o})",), "Square": ("{g} * (2 * {a})",), "Tanh": ("{g} * (1 - {o} * {o})",),
+    "Sigmoid": ("{g} * ({o} * (1 - {o}))",), "Softplus": ("{g} * _sigmoid({a})",),
+    "PowScalar": ("{g} * ({A}['p'] * {a} ** ({A}['p'] - 1))",),
+    "Reshape": ("{g}.reshape({S0})",), "Sum": ("_sum_back({g}, {A}, {S0})",),
+    "GetItem": ("_getitem_back({g}, {A}, {S0})",),
+}
+_ELEMENTWISE_BROADCAST = {"Add", "Sub", "Mul", "Div"}  # templates whose input gradients may need _sum_to
+
+
+def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+    """Sum the broadcast dimensions of ``g`` away to ``shape``."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
+
+
+def _sum_back(g: Any, attrs: dict, shape: tuple[int, ...]) -> Any:
+    """The gradient of a sum over ``attrs["axes"]``: g broadcast back over the summed axes."""
+    axes = attrs["axes"]
+    if not attrs["keepdims"] and axes:
+        g = np.expand_dims(g, tuple(a % len(shape) for a in axes))
+    return np.broadcast_to(g, shape)
+
+
+def _getitem_back(g: Any, attrs: dict, shape: tuple[int, ...]) -> np.ndarray:
+    """The gradient of ``x[key]``: zeros of x's shape with g added at key (repeated indices add up)."""
+    z = np.zeros(shape, dtype=np.result_type(g))
+    if attrs["basic"]:
+        z[attrs["key"]] = g
+    else:
+        np.add.at(z, attrs["key"], g)
+    return z
+
+
+def _tensor_rule(op: type[Op], attrs: dict | None) -> Callable:
+    """The op's own Tensor-level backward rule, called on arrays: (inputs, needs, out, g) -> input gradients."""
+    node = _ReplayNode(op, attrs)
+
+    def rule(args: list, needs: tuple[bool, ...], out: Any, g: Any) -> list:
+        inputs = []
+        for a, need in zip(args, needs):
+            t = Tensor._wrap(a)
+            t.requires_grad = need
+            inputs.append(t)
+        node.inputs = tuple(inputs)
+        out_t = Tensor._wrap(out)
+        out_t.requires_grad = True
+        with no_grad():
+            result = op.backward(node, out_t, Tensor._wrap(np.asarray(g)))
+        node.inputs = ()
+        grads = []
+        for r, a in zip(result, args):
+            if r is None:
+                grads.append(None)
+            else:
+                d = r.data
+                grads.append(d.astype(a.dtype) if d.dtype != np.result_type(a) else d)
+        return grads
+
+    return rule
+
+
+class CompiledValueAndGrad:
+    """``f(x: ndarray) -> (value: float, gradient: ndarray)`` by replaying a recorded graph as generated
+    straight-line Python (see the module docstring). ``num_ops`` is the number of recorded ops; ``source``
+    the generated code."""
+
+    __slots__ = ("_fn", "_dtype", "_shape", "num_ops", "source")
+
+    def __init__(self, ops: list, sources: list, attrs: list, consts: list, shapes: list, in_shapes: list,
+                 x0: np.ndarray) -> None:
+        self._dtype, self._shape = x0.dtype, x0.shape
+        self.num_ops = len(ops)
+        namespace: dict[str, Any] = {"_np": np, "_arr": np.asarray, "_sum_to": _sum_to, "_sum_back": _sum_back,
+                                     "_getitem_back": _getitem_back, "_sigmoid": _sigmoid_array()}
+        for k, c in enumerate(consts):
+            namespace[f"c{k}"] = c
+
+        def var(src: tuple) -> str:
+            kind, ref = src
+            return "x" if kind == _INPUT else f"v{ref}" if kind == _NODE else f"c{ref}"
+
+        lines = ["def replay(x):"]
+        for i, (op, src, a) in enumerate(zip(ops, sources, attrs)):
+            namespace[f"A{i}"] = a
+            args = [var(t) for t in src]
+            template = _FORWARD.get(op.__name__) if op.__module__.startswith(__package__) else None
+            if template is not None:
+                lines.append(f"    v{i} = " + template.format(a=args[0], b=args[-1], A=f"A{i}"))
+            else:
+                namespace[f"F{i}"] = op.forward
+                call = f"F{i}({', '.join(args)}{', **A' + str(i) if a else ''})"
+                lines.append(f"    v{i} = _arr({call})")
+        last = len(ops) - 1
+        lines.append("    gx = _np.zeros_like(x)")
+        if last > 0:
+            lines.append("    " + " = ".join(f"g{i}" for i in range(last)) + " = None")
+        lines.append(f"    g{last} = _np.ones_like(v{last})")
+        for i in range(last, -1, -1):
+            op, src, a = ops[i], sources[i], attrs[i]
+            args = [var(t) for t in src]
+            needs = tuple(kind != _CONST and is_float for (kind, _), is_float in zip(src, in_shapes[i][1]))
+            if not any(needs) or getattr(op, "no_gradient", False):
+                continue
+            body = []
+            templates = _BACKWARD.get(op.__name__) if op.__module__.startswith(__package__) else None
+            if op.__name__ == "GetItem" and src[0][0] == _INPUT and templates is not None:
+                # a slice of x (a model's site in the flat vector): add the gradient into gx where it was read
+                body.append(f"gx[A{i}['key']] += g{i}" if a["basic"] else f"_np.add.at(gx, A{i}['key'], g{i})")
+            elif templates is not None:
+                for j, (t_src, need) in enumerate(zip(src, needs)):
+                    if not need:
+                        continue
+                    namespace[f"S{i}_{j}"] = in_shapes[i][0][j]
+                    expr = templates[j].format(g=f"g{i}", a=args[0], b=args[-1], o=f"v{i}", A=f"A{i}",
+                                               S0=f"S{i}_0")
+                    if op.__name__ in _ELEMENTWISE_BROADCAST and in_shapes[i][0][j] != shapes[i]:
+                        expr = f"_sum_to({expr}, S{i}_{j})"
+                    body.append(_accumulate(var(t_src), expr))
+            else:
+                namespace[f"T{i}"] = _tensor_rule(op, a)
+                body.append(f"_t = T{i}([{', '.join(args)}], {needs!r}, v{i}, g{i})")
+                for j, (t_src, need) in enumerate(zip(src, needs)):
+                    if need:
+                        body.append(f"if _t[{j}] is not None:")
+                        body.append("    " + _accumulate(var(t_src), f"_t[{j}]"))
+            lines.append(f"    if g{i} is not None:")
+            lines.extend("        " + b for b in body)
+        lines.append(f"    return v{last}, gx")
+        self.source = "\n".join(lines) + "\n"
+        exec(compile(self.source, "<probdl compiled value_and_grad>", "exec"), namespace)
+        self._fn = namespace["replay"]
+
+    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = self._fn(np.asarray(x, dtype=self._dtype).reshape(self._shape))
+        return float(value), grad
+
+
+def _accumulate(target: str, expr: str) -> str:
+    """One line adding ``expr`` into gradient variable ``target`` (``x``'s is ``gx``, an array from the start)."""
+    if target == "x":
+        return f"gx = gx + ({expr})"
+    g = "g" + target[1:]
+    return f"_e = {expr}; {g} = _e if {g} is None else {g} + _e"
+
+
+def _sigmoid_array() -> Callable:
+    from .ops.elementwise import _sigmoid_array as sigmoid
+
+    return sigmoid
+
+
+def compile_value_and_grad(fn: Callable[[Tensor], Tensor], x0: np.ndarray) -> CompiledValueAndGrad:
+    """Trace ``fn`` at ``x0`` and return its compiled value-and-gradient; raises :class:`NotCompilable` when
+    the trace shows that the graph may depend on the input's values (see the module docstring)."""
+    x0 = np.asarray(x0)
+    x = Tensor(x0.copy(), requires_grad=True)
+    reads: list[str] = []
+    previous = set_tracing(True)
+    try:
+        with _watch_value_reads(reads):
+            out = fn(x)
+    finally:
+        set_tracing(previous)
+    if trace_notes:
+        raise NotCompilable(f"the function makes {trace_notes[0]}, which a replay would freeze")
+    if reads:
+        raise NotCompilable(f"the function reads the value of a tensor that depends on its input "
+                            f"({', '.join(sorted(set(reads)))}), so its graph may change with the input")
+    if not isinstance(out, Tensor) or out.data.size != 1:
+        raise NotCompilable("the function must return a scalar Tensor")
+    if out._node is None:
+        raise NotCompilable("the output does not depend on the input")
+    # the nodes between x and out, in creation order (producers before consumers)
+    found: dict[int, Tensor] = {}
+    stack = [out]
+    while stack:
+        t = stack.pop()
+        if id(t) in found or t._node is None:
+            continue
+        found[id(t)] = t
+        stack.extend(t._node.inputs)
+    order = sorted(found.values(), key=lambda t: t._node.seq)
+    if order[-1] is not out:
+        raise NotCompilable("internal: the output is not the last recorded node")
+    position = {id(t): i for i, t in enumerate(order)}
+    ops, sources, attrs, consts, shapes, in_shapes = [], [], [], [], [], []
+    const_index: dict[int, int] = {}
+    for t in order:
+        node = t._node
+        if getattr(node.op, "__module__", "").endswith(".random"):
+            raise NotCompilable(f"the graph holds a random op ({node.op.__name__})")
+        src = []
+        for inp in node.inputs:
+            if inp is x:
+                src.append((_INPUT, None))
+            elif id(inp) in position:
+                src.append((_NODE, position[id(inp)]))
+            else:  # data, or a leaf other than x (a module parameter): its current array is frozen in the replay
+                k = const_index.setdefault(id(inp), len(consts))
+                if k == len(consts):
+                    consts.append(inp.data)
+                src.append((_CONST, k))
+        ops.append(node.op)
+        sources.append(tuple(src))
+        attrs.append(node.attrs)
+        shapes.append(tuple(t.data.shape))
+        in_shapes.append(([tuple(inp.data.shape) for inp in node.inputs],
+                          [inp.data.dtype.kind in "fc" for inp in node.inputs]))
+    return CompiledValueAndGrad(ops, sources, attrs, consts, shapes, in_shapes, x0)
+
+
+def agrees_with(compiled: Callable[[np.ndarray], tuple[float, np.ndarray]],
+                eager: Callable[[np.ndarray], tuple[float, np.ndarray]], points: Iterable[np.ndarray],
+                rtol: float = 1e-9) -> bool:
+    """Whether ``compiled`` and ``eager`` give the same value and gradient (to ``rtol`` of their scale) at each
+    point where the eager one is finite."""
+    for z in points:
+        v_e, g_e = eager(z)
+        if not (math.isfinite(v_e) and np.all(np.isfinite(g_e))):
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                v_c, g_c = compiled(z)
+        except Exception:  # noqa: BLE001  (any failure of the replay where eager works: they disagree)
+            return False
+        if abs(v_c - v_e) > rtol * max(1.0, abs(v_e)):
+            return False
+        scale = max(1.0, float(np.max(np.abs(g_e)))) if g_e.size else 1.0
+        if g_c.shape != g_e.shape or np.max(np.abs(g_c - g_e), initial=0.0) > rtol * scale:
+            return False
+    return True

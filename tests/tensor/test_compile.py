@@ -1,0 +1,169 @@
+"""Trace-and-replay compilation of a value and its gradient: agreement with the eager engine for every op kind
+(templated and not, with broadcasting), refusal when the graph may depend on values, and its use by NUTS."""
+import warnings
+
+import numpy as np
+import pytest
+
+import probdl as pd
+import probdl.distributions as dist
+from probdl.infer import MCMC, NUTS
+from probdl.infer.hmc import FlatModel
+from probdl.infer.util import initialize_model
+from probdl.primitives import deterministic, plate, sample
+from probdl.tensor import value_and_grad
+from probdl.tensor.compile import NotCompilable, agrees_with, compile_value_and_grad
+
+RNG = np.random.default_rng(0)
+DATA = RNG.normal(size=(4, 3))
+
+
+def eager(fn):
+    vg = value_and_grad(fn)
+
+    def f(x):
+        v, g = vg(pd.tensor(x))
+        return float(v.data), g.numpy()
+
+    return f
+
+
+def templated_ops(x):
+    """Every op with a generated template, broadcasting against data of another shape."""
+    a = x[:3]                       # GetItem (basic)
+    m = x[3:15].reshape(4, 3)       # GetItem + Reshape
+    s = (m * a + DATA) / (1.5 + a * a) - a   # Mul, Add, Div, Square-free, Sub with broadcasting (4,3) vs (3,)
+    t = pd.exp(-s) + pd.log1p(pd.exp(s)) + pd.expm1(0.1 * a) + pd.tanh(s) + pd.sqrt(1 + m ** 2)
+    u = pd.sigmoid(m) * pd.softplus(-m) + pd.log(2.0 + pd.square(a)) - (-a)
+    return (t.sum(0) * u.sum(axis=0, keepdims=True)).sum() + (t ** 3).sum() / 100
+
+
+def generic_ops(x):
+    """Ops without templates go through their own Tensor-level rules: indexing with arrays, matmul,
+    Cholesky, special functions, reductions, where."""
+    L = pd.tril(x[:9].reshape(3, 3)) + 3 * pd.eye(3)
+    K = L @ L.mT
+    C = pd.cholesky(K)
+    v = pd.solve_triangular(C, x[9:12], lower=True)
+    w = pd.where(x[12:15] > 0, x[12:15], 0.5 * x[12:15])
+    fancy = x[np.array([0, 0, 2])]
+    return (pd.lgamma(2 + v * v).sum() + pd.logsumexp(w, 0) + (fancy * fancy).sum()
+            + pd.log(pd.diagonal(C, 0, -2, -1)).sum() + pd.maximum(w, 0.1).mean())
+
+
+@pytest.mark.parametrize("fn, size", [(templated_ops, 15), (generic_ops, 15)])
+def test_replay_matches_the_engine(fn, size):
+    x0 = RNG.normal(size=size)
+    compiled = compile_value_and_grad(fn, x0)
+    ref = eager(fn)
+    points = [x0, x0 + 0.3 * RNG.normal(size=size), RNG.normal(size=size)]
+    for z in points:
+        v_c, g_c = compiled(z)
+        v_e, g_e = ref(z)
+        assert v_c == pytest.approx(v_e, rel=1e-13)
+        np.testing.assert_allclose(g_c, g_e, rtol=1e-12, atol=1e-14)
+    assert agrees_with(compiled, ref, points)
+
+
+def test_input_of_any_shape_and_a_constant_leaf():
+    w = pd.tensor(RNG.normal(size=(3,)), requires_grad=True)  # a parameter: frozen in the replay, like data
+
+    def fn(x):
+        return ((x * w) ** 2).sum()
+
+    x0 = RNG.normal(size=(2, 3))
+    compiled = compile_value_and_grad(fn, x0)
+    v, g = compiled(x0)
+    np.testing.assert_allclose(g, 2 * x0 * w.numpy() ** 2, rtol=1e-14)
+    assert g.shape == (2, 3)
+
+
+@pytest.mark.parametrize("fn, what", [
+    (lambda x: x.sum() if float(x[0]) > 0 else -x.sum(), "__float__"),
+    (lambda x: (x * x).sum() if bool(x[0] > 0) else x.sum(), "__bool__"),
+    (lambda x: (x * pd.tensor(x.numpy() > 0)).sum(), "numpy"),
+    (lambda x: (x * x.detach()).sum(), "detach"),
+])
+def test_value_reads_make_a_function_not_compilable(fn, what):
+    with pytest.raises(NotCompilable, match=what):
+        compile_value_and_grad(fn, np.ones(3))
+
+
+def test_random_ops_are_not_compilable():
+    with pytest.raises(NotCompilable, match="random draw"):
+        compile_value_and_grad(lambda x: (x * pd.randn(3)).sum(), np.ones(3))
+
+
+def test_agreement_check_catches_a_hidden_branch():
+    def fn(x):  # branches on the raw .data, which the trace cannot see
+        return (x * x).sum() if x.data[0] > 0 else (x * x * x).sum()
+
+    compiled = compile_value_and_grad(fn, np.ones(3))
+    assert agrees_with(compiled, eager(fn), [np.ones(3), 2 * np.ones(3)])
+    assert not agrees_with(compiled, eager(fn), [-np.ones(3)])
+
+
+Y = pd.tensor([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
+SIGMA = pd.tensor([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
+
+
+def eight_schools(y, sigma):
+    mu = sample("mu", dist.Normal(0.0, 5.0))
+    tau = sample("tau", dist.HalfCauchy(5.0))
+    with plate("school", 8):
+        theta_tilde = sample("theta_tilde", dist.Normal(0.0, 1.0))
+        theta = deterministic("theta", mu + tau * theta_tilde)
+        sample("y", dist.Normal(theta, sigma), obs=y)
+
+
+def test_nuts_draws_are_the_same_compiled_or_not():
+    runs = []
+    for jit in (True, False):
+        mcmc = MCMC(NUTS(eight_schools, jit_compile=jit), num_warmup=100, num_samples=100, progress_bar=False)
+        mcmc.run(Y, SIGMA, seed=3)
+        runs.append(mcmc.get_samples())
+    for name in runs[0]:
+        np.testing.assert_allclose(runs[0][name], runs[1][name], rtol=1e-9, atol=1e-12)
+
+
+def branching_model():
+    x = sample("x", dist.Normal(0.0, 1.0))
+    if float(x) > 0:  # a Python branch on a latent value: compiling would freeze one side
+        sample("y", dist.Normal(x, 1.0), obs=pd.tensor(0.5))
+
+
+def test_a_branching_model_runs_uncompiled():
+    fm = FlatModel(initialize_model(branching_model), jit_compile=True)
+    assert fm.compiled is None and "__float__" in fm.why_not_compiled
+
+
+def test_disagreement_during_sampling_falls_back_with_a_warning():
+    fm = FlatModel(initialize_model(eight_schools, (Y, SIGMA)), jit_compile=True)
+    assert fm.compiled is not None
+    z = fm.pack(fm.info.params)
+    real = fm.compiled
+    fm.compiled = type("Wrong", (), {"__call__": lambda self, x: (0.0, np.zeros_like(x))})()
+    fm.calls = fm.CHECK_EVERY - 1
+    with pytest.warns(RuntimeWarning, match="switching to the uncompiled model"):
+        u, g = fm(z)
+    assert fm.compiled is None
+    assert (u, list(g)) == (fm.eager(z)[0], list(fm.eager(z)[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert real(z)[0] == pytest.approx(u, rel=1e-13)
+
+
+def test_masks_and_comparisons_are_recomputed():
+    def fn(x):
+        mask = x > 0
+        k = (x * 3).astype(np.int64).astype(np.float64)  # an integer cast: no gradient, but a value
+        return (pd.where(mask, x * x, -x) + k * x).sum() + pd.logdet(pd.eye(2) * (2 + x[0] * x[0]))
+
+    x0 = np.array([0.5, -0.2, 1.3])
+    compiled = compile_value_and_grad(fn, x0)
+    ref = eager(fn)
+    for z in (np.array([-0.5, 0.4, -1.2]), np.array([1.0, 1.0, -1.0])):  # other signs and other integer parts
+        v_c, g_c = compiled(z)
+        v_e, g_e = ref(z)
+        assert v_c == pytest.approx(v_e, rel=1e-13)
+        np.testing.assert_allclose(g_c, g_e, rtol=1e-13)
