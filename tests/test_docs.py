@@ -25,8 +25,8 @@ import pytest
 import probdl
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ["docs/engine.md", "docs/nn.md", "docs/distributions.md", "docs/modeling.md", "docs/svi.md", "docs/mcmc.md", "docs/gp.md",
-        "README.md"]
+DOCS = ["docs/engine.md", "docs/nn.md", "docs/distributions.md", "docs/modeling.md", "docs/svi.md", "docs/mcmc.md",
+        "docs/gp.md", "README.md"]
 
 _BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 _PRINT_WITH_COMMENT = re.compile(r"^(?P<indent>[ \t]*)print\((?P<args>.*)\)[ \t]+#[ \t]?(?P<expected>.*?)[ \t]*$")

@@ -65,7 +65,7 @@ def test_print_summary_table(capsys):
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match=r"split_gelman_rubin: x has shape \(2, 3\): 3 draws per chain, and at least 4"):
+    with pytest.raises(ValueError, match=r"split_gelman_rubin: x has shape \(2, 3\): 3 draws per chain, and at"):
         diag.split_gelman_rubin(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="effective_sample_size: x has 1 NaN or infinite value"):
         diag.effective_sample_size(np.array([[0.0, 1.0, np.nan, 2.0, 3.0]]))
