@@ -263,7 +263,7 @@ def compile_value_and_grad(fn: Callable[[Tensor], Tensor], x0: np.ndarray) -> Co
         raise NotCompilable(f"the function makes {trace_notes[0]}, which a replay would freeze")
     if reads:
         raise NotCompilable(f"the function reads the value of a tensor that depends on its input "
-                            f"({', '.join(sorted(set(reads)))}), so its graph may change with the input")
+                            f"({reads[0]}), so its graph may change with the input")
     if not isinstance(out, Tensor) or out.data.size != 1:
         raise NotCompilable("the function must return a scalar Tensor")
     if out._node is None:
