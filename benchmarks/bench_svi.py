@@ -10,9 +10,10 @@ Cases (float64 throughout, one-particle ``Trace_ELBO``, Adam; every guide starts
   an ``AutoMultivariateNormal`` guide (11 latent dims, full-rank scale_tril), Adam(lr=1e-2).
 
 The models are written with explicit ``sample`` statements in each library (no ``random_module``/
-``PyroModule``), so that the three run the same arithmetic. NumPyro's step is ``jax.jit(svi.update)``, timed
-after compilation (warm-up) with ``block_until_ready``; Pyro and probdl run eagerly. Timings are medians of
-interleaved repeats (helpers from ``bench_engine.py``). As a check that the three fit the same model, a second
+``PyroModule``), so that the three run the same arithmetic. probdl runs with ``jit_compile=True`` (its steps
+replayed from a trace, :mod:`probdl.tensor.compile`) and, timed after the others, eagerly. NumPyro's step is
+``jax.jit(svi.update)``, timed after compilation (warm-up) with ``block_until_ready``; Pyro runs eagerly.
+Timings are medians of interleaved repeats (helpers from ``bench_engine.py``). As a check that the three fit the same model, a second
 table gives each library's loss (negative ELBO) at the common starting point, the mean of 50 independent
 one-sample estimates with its standard error; they should agree within a few standard errors.
 
@@ -67,7 +68,7 @@ def bnn_shapes(d_in: int, n_out: int) -> dict[str, tuple[int, ...]]:
 
 
 # --------------------------------------------------------------------------- probdl
-def probdl_steps(X: np.ndarray, y: np.ndarray, case: str) -> Callable[[], float]:
+def probdl_steps(X: np.ndarray, y: np.ndarray, case: str, jit_compile: bool = True) -> Callable[[], float]:
     from probdl.infer.autoguide import AutoMultivariateNormal, AutoNormal
     from probdl.infer.elbo import Trace_ELBO
     from probdl.infer.initialization import init_to_value
@@ -98,7 +99,7 @@ def probdl_steps(X: np.ndarray, y: np.ndarray, case: str) -> Callable[[], float]
 
         guide = AutoMultivariateNormal(model, init_loc_fn=init_to_value(values={"w": np.zeros(d), "b": 0.0}))
         lr = 1e-2
-    svi = SVI(model, guide, optim.Adam(lr=lr), Trace_ELBO())
+    svi = SVI(model, guide, optim.Adam(lr=lr), Trace_ELBO(), jit_compile=jit_compile)
     return (lambda: svi.step(Xt, yt)), (lambda: svi.evaluate_loss(Xt, yt))
 
 
@@ -223,7 +224,11 @@ def run_case(name: str, case: str, X: np.ndarray, y: np.ndarray, libs: dict, ite
     fns = {lib: step for lib, (step, _) in made.items()}
     timings = time_interleaved(fns, iters, repeats, warmup=5)
     ms = {lib: summarize(t, 1e3) for lib, t in timings.items()}
-    ratios = {f"probdl/{lib}": ms["probdl"]["median"] / ms[lib]["median"] for lib in ms if lib != "probdl"}
+    # probdl's uncompiled steps, timed after the others (its parameters would share the param store)
+    eager_step, _ = probdl_steps(X, y, case, jit_compile=False)
+    ms["probdl eager"] = summarize(time_interleaved({"eager": eager_step}, iters, repeats, warmup=5)["eager"], 1e3)
+    ratios = {f"probdl/{lib}": ms["probdl"]["median"] / ms[lib]["median"] for lib in ms
+              if lib not in ("probdl", "probdl eager")}
     return {"case": name, "ms": ms, "ratios": ratios, "initial_loss": check}
 
 
@@ -260,16 +265,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"probdl {env['probdl']} ({env['git_commit']}) | numpy {env['numpy']} | torch {env['torch']} | pyro "
           f"{env['pyro']} | numpyro {env['numpyro']} | threads {threads} | load {env['load_average_start']} -> "
           f"{env['load_average_end']}")
-    print("ms per SVI step (float64, 1 particle, Adam), median of interleaved repeats; NumPyro jitted")
+    print("ms per SVI step (float64, 1 particle, Adam), median of interleaved repeats; NumPyro jitted; probdl with "
+          "jit_compile=True (compiled by trace and replay), and eager")
     libs_shown = ["probdl", "pyro", "numpyro"]
     rows = []
     for c in cases:
-        row = [c["case"]]
+        row = [c["case"], f"{c['ms']['probdl eager']['median']:.3f}"]
         row += [f"{c['ms'][lib]['median']:.3f}" if lib in c["ms"] else "not installed" for lib in libs_shown]
         row += [f"{c['ratios'][f'probdl/{lib}']:.2f}x" if f"probdl/{lib}" in c["ratios"] else "-"
                 for lib in libs_shown[1:]]
         rows.append(row)
-    print(table(["case"] + libs_shown + ["probdl/pyro", "probdl/numpyro"], rows))
+    print(table(["case", "probdl eager"] + libs_shown + ["probdl/pyro", "probdl/numpyro"], rows))
     print(f"loss (negative ELBO) at the common starting point, mean ± standard error of {CHECK_EVALS} one-sample "
           "estimates (the same model and guide: the libraries agree within a few standard errors)")
     print(table(["case"] + libs_shown,

@@ -15,6 +15,10 @@ __all__ = ["set_rng_seed", "get_rng", "spawn", "as_generator"]
 
 _rng: np.random.Generator = np.random.default_rng()
 
+#: while not None, every generator handed out by :func:`as_generator` is noted here: the compiler of
+#: ``probdl.tensor.compile`` watches for random draws it could not replay (see ``generator_for_replay``)
+draw_watch: list[str] | None = None
+
 
 def set_rng_seed(seed: int) -> None:
     """Seed the global generator (and NumPy's legacy one, for code that still uses it)."""
@@ -32,6 +36,13 @@ def get_rng() -> np.random.Generator:
 
 def as_generator(rng: Any = None) -> np.random.Generator:
     """``None`` → the global generator; an int → a new seeded generator; a Generator → itself."""
+    if draw_watch is not None:
+        draw_watch.append("a random draw")
+    return generator_for_replay(rng)
+
+
+def generator_for_replay(rng: Any = None) -> np.random.Generator:
+    """:func:`as_generator` for the draws a compiled function records and repeats (unwatched)."""
     if rng is None:
         return _rng
     if isinstance(rng, np.random.Generator):

@@ -17,9 +17,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import tensor as T
-from ..backend import as_generator, device_of, get_default_dtype, to_device
+from ..backend import as_generator, get_default_dtype
 from ..tensor import Tensor
 from ..tensor.ops.base import to_tensor
+from ..tensor.ops.random import standard_normal_like
 from . import constraints
 from .combinators import Independent
 from .distribution import Distribution
@@ -72,10 +73,9 @@ def _vector_value(dist: Distribution, value: Any) -> Tensor:
     return value
 
 
-def _standard_normal(shape: tuple[int, ...], like: Tensor, gen: np.random.Generator) -> Tensor:
-    """Standard normal noise of ``shape`` in ``like``'s dtype, on its device."""
-    eps = gen.standard_normal(shape).astype(like.dtype, copy=False)
-    return Tensor._wrap(to_device(eps, device_of(like.data)))
+def _standard_normal(shape: tuple[int, ...], like: Tensor, rng: Any) -> Tensor:
+    """Standard normal noise of ``shape`` in ``like``'s dtype, on its device (recorded when traced)."""
+    return standard_normal_like(shape, like, rng)
 
 
 def _eye(n: int, like: Tensor) -> Tensor:
@@ -195,7 +195,7 @@ class MultivariateNormal(Distribution):
 
     def rsample(self, sample_shape: Any = (), rng: Any = None) -> Tensor:
         L = self._unbroadcasted_scale_tril
-        eps = _standard_normal(self.shape(sample_shape), self.loc, as_generator(rng))
+        eps = _standard_normal(self.shape(sample_shape), self.loc, rng)
         return self.loc + _columnwise(lambda cols: L @ cols, L.ndim - 2, eps)
 
     def log_prob(self, value: Any) -> Tensor:
@@ -265,10 +265,9 @@ class LowRankMultivariateNormal(Distribution):
         return _half_log_det(self._capacitance_tril) + 0.5 * T.log(self._D).sum(-1)
 
     def rsample(self, sample_shape: Any = (), rng: Any = None) -> Tensor:
-        gen = as_generator(rng)
         shape = self.shape(sample_shape)
-        eps_r = _standard_normal(shape[:-1] + (self._W.shape[-1],), self.loc, gen)
-        eps_d = _standard_normal(shape, self.loc, gen)
+        eps_r = _standard_normal(shape[:-1] + (self._W.shape[-1],), self.loc, rng)
+        eps_d = _standard_normal(shape, self.loc, rng)
         W = self._W
         return self.loc + _columnwise(lambda cols: W @ cols, W.ndim - 2, eps_r) + T.sqrt(self.cov_diag) * eps_d
 
@@ -399,7 +398,7 @@ class GaussianRandomWalk(Distribution):
         super().__init__(self.scale.shape, (self.num_steps,), validate_args)
 
     def rsample(self, sample_shape: Any = (), rng: Any = None) -> Tensor:
-        eps = _standard_normal(self.shape(sample_shape), self.scale, as_generator(rng))
+        eps = _standard_normal(self.shape(sample_shape), self.scale, rng)
         return T.cumsum(eps, -1) * T.unsqueeze(self.scale, -1)
 
     def log_prob(self, value: Any) -> Tensor:

@@ -5,9 +5,9 @@ import math
 from typing import Any
 
 from .. import tensor as T
-from ..backend import as_generator
 from ..tensor import Tensor
 from ..tensor.ops.base import to_tensor
+from ..tensor.ops.random import standard_normal_like
 from . import constraints
 from .distribution import Distribution, broadcast_params
 
@@ -28,9 +28,7 @@ class Normal(Distribution):
         super().__init__(batch_shape, (), validate_args)
 
     def rsample(self, sample_shape: Any = (), rng: Any = None) -> Tensor:
-        shape = self.shape(sample_shape)
-        eps = as_generator(rng).standard_normal(shape).astype(self.loc.dtype, copy=False)
-        return self.loc + self.scale * Tensor._wrap(eps)
+        return self.loc + self.scale * standard_normal_like(self.shape(sample_shape), self.loc, rng)
 
     def log_prob(self, value: Any) -> Tensor:
         value = to_tensor(value)

@@ -15,6 +15,16 @@ appears. Randomness comes from the global generator (``probdl.set_rng_seed``) un
 given, in which case every draw of model and guide (and plate subsamples) comes from a generator
 that SVI owns, so that runs are reproducible whatever else uses the global one.
 
+Compiled steps (``jit_compile=True``): after the first step has created the parameters, the next one traces
+the loss as a function of the parameters' unconstrained leaves (:func:`probdl.tensor.compile.trace_compile`);
+later steps replay the recorded ops on arrays, redrawing the reparameterization noise from the same
+generator, so they draw and compute exactly what eager steps would. A step is compiled only when the trace
+saw no Python read of a parameter-dependent value and no random draw it cannot repeat (discrete sites,
+subsampling plates), and when the replay agrees with the eager loss and gradients at compilation; it is
+checked again every ``CHECK_EVERY`` steps. Data passed to ``step`` as arguments is compared with a copy at
+every step and a change recompiles (after three changes the steps stay eager); data a model reads from
+anywhere else (a global, a closure) must not change while compiled steps run.
+
 References: Hoffman, Blei, Wang & Paisley, "Stochastic Variational Inference", JMLR 14, 2013;
 Ranganath, Gerrish & Blei, "Black Box Variational Inference", AISTATS 2014.
 """
@@ -22,16 +32,18 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..backend import as_generator, get_array_module
+from ..backend import as_generator, get_array_module, get_rng
 from ..handlers import seed
 from ..optim import Optimizer
 from ..primitives import Message, Messenger, get_param_store
 from ..tensor import Tensor, no_grad
+from ..tensor.compile import NotCompilable, trace_compile
 
 __all__ = ["SVI", "SVIRunResult"]
 
@@ -60,6 +72,35 @@ class _CollectParams(Messenger):
             self.names[msg["args"][0] if msg["args"] else msg["name"]] = None
 
 
+def _snapshot(args: tuple, kwargs: dict) -> tuple:
+    """A copy of the step's arguments, to tell whether a later step gets the same ones."""
+    def copy(v: Any) -> Any:
+        if isinstance(v, Tensor):
+            return ("tensor", id(v), np.array(v.data, copy=True))
+        if isinstance(v, np.ndarray):
+            return ("array", id(v), v.copy())
+        return ("value", id(v), v)
+
+    return tuple(copy(a) for a in args), {k: copy(v) for k, v in kwargs.items()}
+
+
+def _same_arguments(snapshot: tuple, args: tuple, kwargs: dict) -> bool:
+    def same(saved: tuple, v: Any) -> bool:
+        kind, ident, value = saved
+        if kind == "value":
+            try:
+                return bool(v is value or v == value)
+            except Exception:  # noqa: BLE001  (an object without a plain equality: not the same)
+                return False
+        data = v.data if isinstance(v, Tensor) else v
+        return id(v) == ident and isinstance(data, np.ndarray) and data.shape == value.shape \
+            and np.array_equal(data, value)
+
+    saved_args, saved_kwargs = snapshot
+    return (len(saved_args) == len(args) and all(same(s, a) for s, a in zip(saved_args, args))
+            and saved_kwargs.keys() == kwargs.keys() and all(same(saved_kwargs[k], kwargs[k]) for k in kwargs))
+
+
 class SVI:
     """Stochastic variational inference: minimize ``loss`` over the parameters of ``model`` and ``guide``.
 
@@ -73,9 +114,15 @@ class SVI:
             ``differentiable_loss(model, guide, *args, **kwargs) -> Tensor``, or such a callable.
         rng_seed: None to draw from the global generator; an int or a ``numpy.random.Generator`` to draw
             every step from a generator owned by this SVI.
+        jit_compile: from the second step on, compile the loss and its gradients by trace and replay
+            (:mod:`probdl.tensor.compile`), so a step replays the recorded ops on arrays instead of running the
+            model, guide and ELBO code (see "Compiled steps" in the module docstring).
     """
 
-    def __init__(self, model: Callable, guide: Callable, optim: Optimizer, loss: Any, rng_seed: Any = None) -> None:
+    CHECK_EVERY = 500  # compiled steps between checks against the uncompiled loss
+
+    def __init__(self, model: Callable, guide: Callable, optim: Optimizer, loss: Any, rng_seed: Any = None,
+                 jit_compile: bool = False) -> None:
         for fn, what in ((model, "model"), (guide, "guide")):
             if not callable(fn):
                 raise TypeError(f"SVI: the {what} must be callable, got {type(fn).__name__}")
@@ -102,12 +149,23 @@ class SVI:
         self.num_steps = 0  # steps taken so far, over all calls
         self._optimized: dict[int, Tensor] = {}  # the leaves handed to the optimizer, by id (held, so ids stay unique)
         self._param_names: dict[str, None] = {}
+        self.jit_compile = bool(jit_compile)
+        self._last_named: list[tuple[str, Tensor]] = []  # the params of the last eager step
+        self._compiled: Any = None          # (CompiledFunction, named leaves, argument snapshot)
+        self._compiled_steps = 0
+        self._recompiles = 0
+        #: why the steps are not compiled (None while they may be)
+        self.why_not_compiled: str | None = None if jit_compile else "jit_compile=False"
 
     def _randomness(self) -> contextlib.AbstractContextManager:
         return seed(rng_seed=self.rng) if self.rng is not None else contextlib.nullcontext()
 
     def step(self, *args: Any, **kwargs: Any) -> float:
         """One gradient step on the loss; returns the loss before the step, as a float."""
+        if self.why_not_compiled is None and self.num_steps >= 1:
+            result = self._compiled_step(args, kwargs)
+            if result is not None:
+                return result
         with self._randomness(), _CollectParams() as collected:
             loss = self._loss_fn(self.model, self.guide, *args, **kwargs)
         if not isinstance(loss, Tensor) or loss.numel() != 1:
@@ -119,6 +177,7 @@ class SVI:
                                      "they were before this step (try a smaller learning rate, other initial values, "
                                      "or look for a model density that is -inf or NaN at the guide's draws)")
         named = self._collect(collected.names)
+        self._last_named = named
         params = [p for _, p in named]
         for p in params:
             p.grad = None
@@ -132,6 +191,108 @@ class SVI:
                                          "finite; the parameters were left as they were before this step")
         self.optim.step()
         for p in params:
+            p.grad = None
+        self.num_steps += 1
+        return value
+
+    # ------------------------------------------------------------------ compiled steps
+    def _generator(self) -> np.random.Generator:
+        return self.rng if self.rng is not None else get_rng()
+
+    def _eager_value_and_grads(self, named: list[tuple[str, Tensor]], args: tuple, kwargs: dict
+                               ) -> tuple[float, list[np.ndarray], list[str]]:
+        """The loss and the gradients of the ``named`` leaves by running model, guide and ELBO (no update)."""
+        with self._randomness(), _CollectParams() as collected:
+            loss = self._loss_fn(self.model, self.guide, *args, **kwargs)
+        leaves = [p for _, p in named]
+        for p in leaves:
+            p.grad = None
+        if loss.requires_grad:
+            loss.backward()
+        grads = [np.zeros_like(p.data) if p.grad is None else p.grad.data for p in leaves]
+        for p in leaves:
+            p.grad = None
+        return float(loss.item()), grads, list(collected.names)
+
+    def _replay_agrees(self, compiled: Any, named: list[tuple[str, Tensor]], args: tuple, kwargs: dict
+                       ) -> tuple[bool, Any, tuple]:
+        """Run the step eagerly and by replay from the same generator state and compare; the generator ends one
+        step further, and the replay's loss and gradients are returned for that step."""
+        gen = self._generator()
+        state = gen.bit_generator.state
+        value_e, grads_e, names = self._eager_value_and_grads(named, args, kwargs)
+        gen.bit_generator.state = state
+        value, grads = compiled(*[p.data for _, p in named])
+        ok = names == [n for n, _ in named] and abs(float(value) - value_e) <= 1e-9 * max(1.0, abs(value_e))
+        for g_c, g_e in zip(grads, grads_e):
+            scale = max(1.0, float(np.max(np.abs(g_e)))) if g_e.size else 1.0
+            ok = ok and g_c.shape == g_e.shape and float(np.max(np.abs(g_c - g_e), initial=0.0)) <= 1e-9 * scale
+        return ok, value, grads
+
+    def _compiled_step(self, args: tuple, kwargs: dict) -> float | None:
+        """One step by replay, compiling first when needed; None when this step must run eagerly."""
+        if self._compiled is None or not _same_arguments(self._compiled[2], args, kwargs):
+            if self._compiled is not None:
+                self._recompiles += 1
+                if self._recompiles > 3:
+                    self.why_not_compiled = "the step's arguments change from step to step (pass mini-batches " \
+                                            "through a subsampling plate instead)"
+                    self._compiled = None
+                    return None
+            if not self._compile(args, kwargs):
+                return None
+            ok, value, grads = self._replay_agrees(self._compiled[0], self._compiled[1], args, kwargs)
+            if not ok:
+                self.why_not_compiled = "the replayed loss disagreed with the ELBO at compilation"
+                self._compiled = None
+                return None
+        else:
+            compiled, named = self._compiled[0], self._compiled[1]
+            self._compiled_steps += 1
+            if self._compiled_steps % self.CHECK_EVERY == 0:
+                ok, value, grads = self._replay_agrees(compiled, named, args, kwargs)
+                if not ok:
+                    warnings.warn("SVI: the compiled step disagreed with the ELBO (the model or guide depends on "
+                                  "something the replay froze); continuing uncompiled. Steps since the previous "
+                                  f"check (at most {self.CHECK_EVERY}) may be affected: use jit_compile=False.",
+                                  RuntimeWarning, stacklevel=3)
+                    self.why_not_compiled = "disagreed with the ELBO during fitting"
+                    self._compiled = None
+                    return None
+            else:
+                value, grads = compiled(*[p.data for _, p in named])
+        return self._apply(float(value), grads, self._compiled[1])
+
+    def _compile(self, args: tuple, kwargs: dict) -> bool:
+        named = self._last_named
+        leaves = [p for _, p in named]
+        gen = self._generator()
+        state = gen.bit_generator.state  # the trace's draws are not the step's: the step draws what eager would
+        try:
+            with self._randomness():
+                compiled = trace_compile(lambda: self._loss_fn(self.model, self.guide, *args, **kwargs), leaves)
+        except NotCompilable as e:
+            self.why_not_compiled = str(e)
+            return False
+        finally:
+            gen.bit_generator.state = state
+        self._compiled = (compiled, named, _snapshot(args, kwargs))
+        return True
+
+    def _apply(self, value: float, grads: tuple, named: list[tuple[str, Tensor]]) -> float:
+        """The update of a compiled step, with the checks of an eager one."""
+        if not math.isfinite(value):
+            raise FloatingPointError(f"SVI step {self.num_steps}: the loss is {value}; the parameters were left as "
+                                     "they were before this step (try a smaller learning rate, other initial values, "
+                                     "or look for a model density that is -inf or NaN at the guide's draws)")
+        for (name, _), g in zip(named, grads):
+            if not bool(np.isfinite(g).all()):
+                raise FloatingPointError(f"SVI step {self.num_steps}: the gradient of parameter {name!r} is not "
+                                         "finite; the parameters were left as they were before this step")
+        for (_, p), g in zip(named, grads):
+            p.grad = Tensor._wrap(g)
+        self.optim.step()
+        for _, p in named:
             p.grad = None
         self.num_steps += 1
         return value

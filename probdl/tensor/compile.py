@@ -15,11 +15,17 @@ The trace watches for the ways a dependence of the graph itself shows:
 
 - reading a value of a tensor that depends on ``x`` (``bool()``, ``float()``, ``int()``, ``item()``,
   ``numpy()``, ``tolist()``, ``np.asarray``) or cutting it off the graph (``detach()``);
-- a random op in the graph.
+- a random draw the replay could not repeat. Reparameterization noise drawn through
+  :func:`probdl.tensor.ops.random.standard_normal_like` (Normal and the multivariate normals) is recorded as a
+  ``RandomDraw`` op that draws afresh from the same generator at every replay; any other draw (a generator
+  handed out by ``as_generator`` while tracing) makes the function not compilable.
 
 Either makes the trace fail with :class:`NotCompilable`, and the caller keeps the eager function.
 :func:`agrees_with` compares a compiled function with the eager one at given points, which catches what the
 watch cannot see (code reading the raw ``.data`` of a dependent tensor).
+
+:func:`trace_compile` compiles a function of several input tensors (an SVI loss of its parameters);
+:func:`compile_value_and_grad` one of a single array (a model's potential).
 
 This is the "compile by trace and replay" direction of ``DESIGN.md``: it needs ops to be uniform records with
 array-level forwards, which they are.
@@ -33,10 +39,12 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import random as _backend_random
 from .autograd import Op, no_grad, set_tracing, trace_notes
 from .tensor import Tensor
 
-__all__ = ["NotCompilable", "CompiledValueAndGrad", "compile_value_and_grad", "agrees_with"]
+__all__ = ["NotCompilable", "CompiledFunction", "CompiledValueAndGrad", "trace_compile", "compile_value_and_grad",
+           "agrees_with"]
 
 _WATCHED = ("__bool__", "__float__", "__int__", "__index__", "item", "numpy", "tolist", "__array__", "detach")
 
@@ -96,7 +104,7 @@ _BACKWARD = {  # op name -> one template per input
     "Sqrt": ("{g} / (2 * {o})",), "Square": ("{g} * (2 * {a})",), "Tanh": ("{g} * (1 - {o} * {o})",),
     "Sigmoid": ("{g} * ({o} * (1 - {o}))",), "Softplus": ("{g} * _sigmoid({a})",),
     "PowScalar": ("{g} * ({A}['p'] * {a} ** ({A}['p'] - 1))",),
-    "Reshape": ("{g}.reshape({S0})",), "Sum": ("_sum_back({g}, {A}, {S0})",),
+    "Reshape": ("{g}.reshape({S0})",), "Sum": ("_expand({g}, {K}, {S0})",),
     "GetItem": ("_getitem_back({g}, {A}, {S0})",),
 }
 _ELEMENTWISE_BROADCAST = {"Add", "Sub", "Mul", "Div"}  # templates whose input gradients may need _sum_to
@@ -111,12 +119,11 @@ def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
 
 
-def _sum_back(g: Any, attrs: dict, shape: tuple[int, ...]) -> Any:
-    """The gradient of a sum over ``attrs["axes"]``: g broadcast back over the summed axes."""
-    axes = attrs["axes"]
-    if not attrs["keepdims"] and axes:
-        g = np.expand_dims(g, tuple(a % len(shape) for a in axes))
-    return np.broadcast_to(g, shape)
+def _expand(g: Any, kept: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """The gradient of a sum: g (with the summed axes kept as 1s: ``kept``) copied over ``shape``."""
+    out = np.empty(shape, dtype=np.result_type(g))
+    out[...] = np.reshape(g, kept)
+    return out
 
 
 def _getitem_back(g: Any, attrs: dict, shape: tuple[int, ...]) -> np.ndarray:
@@ -157,27 +164,27 @@ def _tensor_rule(op: type[Op], attrs: dict | None) -> Callable:
     return rule
 
 
-class CompiledValueAndGrad:
-    """``f(x: ndarray) -> (value: float, gradient: ndarray)`` by replaying a recorded graph as generated
-    straight-line Python (see the module docstring). ``num_ops`` is the number of recorded ops; ``source``
-    the generated code."""
+class CompiledFunction:
+    """``f(*arrays) -> (value, (gradient per input))`` by replaying a recorded graph as generated straight-line
+    Python (see the module docstring). ``num_ops`` is the number of recorded ops; ``source`` the generated code;
+    ``num_inputs`` how many arrays it takes."""
 
-    __slots__ = ("_fn", "_dtype", "_shape", "num_ops", "source")
+    __slots__ = ("fn", "num_ops", "num_inputs", "source")
 
     def __init__(self, ops: list, sources: list, attrs: list, consts: list, shapes: list, in_shapes: list,
-                 x0: np.ndarray) -> None:
-        self._dtype, self._shape = x0.dtype, x0.shape
-        self.num_ops = len(ops)
-        namespace: dict[str, Any] = {"_np": np, "_arr": np.asarray, "_sum_to": _sum_to, "_sum_back": _sum_back,
+                 num_inputs: int) -> None:
+        self.num_ops, self.num_inputs = len(ops), num_inputs
+        namespace: dict[str, Any] = {"_np": np, "_arr": np.asarray, "_sum_to": _sum_to, "_expand": _expand,
                                      "_getitem_back": _getitem_back, "_sigmoid": _sigmoid_array()}
         for k, c in enumerate(consts):
             namespace[f"c{k}"] = c
 
         def var(src: tuple) -> str:
             kind, ref = src
-            return "x" if kind == _INPUT else f"v{ref}" if kind == _NODE else f"c{ref}"
+            return f"x{ref}" if kind == _INPUT else f"v{ref}" if kind == _NODE else f"c{ref}"
 
-        lines = ["def replay(x):"]
+        inputs = [f"x{k}" for k in range(num_inputs)]
+        lines = [f"def replay({', '.join(inputs)}):"]
         for i, (op, src, a) in enumerate(zip(ops, sources, attrs)):
             namespace[f"A{i}"] = a
             args = [var(t) for t in src]
@@ -186,10 +193,10 @@ class CompiledValueAndGrad:
                 lines.append(f"    v{i} = " + template.format(a=args[0], b=args[-1], A=f"A{i}"))
             else:
                 namespace[f"F{i}"] = op.forward
-                call = f"F{i}({', '.join(args)}{', **A' + str(i) if a else ''})"
+                call = f"F{i}({', '.join(args + ([f'**A{i}'] if a else []))})"
                 lines.append(f"    v{i} = _arr({call})")
         last = len(ops) - 1
-        lines.append("    gx = _np.zeros_like(x)")
+        lines.extend(f"    g{name} = _np.zeros_like({name})" for name in inputs)
         if last > 0:
             lines.append("    " + " = ".join(f"g{i}" for i in range(last)) + " = None")
         lines.append(f"    g{last} = _np.ones_like(v{last})")
@@ -203,14 +210,18 @@ class CompiledValueAndGrad:
             templates = _BACKWARD.get(op.__name__) if op.__module__.startswith(__package__) else None
             if op.__name__ == "GetItem" and src[0][0] == _INPUT and templates is not None:
                 # a slice of x (a model's site in the flat vector): add the gradient into gx where it was read
-                body.append(f"gx[A{i}['key']] += g{i}" if a["basic"] else f"_np.add.at(gx, A{i}['key'], g{i})")
+                gx = "g" + var(src[0])
+                body.append(f"{gx}[A{i}['key']] += g{i}" if a["basic"] else f"_np.add.at({gx}, A{i}['key'], g{i})")
             elif templates is not None:
                 for j, (t_src, need) in enumerate(zip(src, needs)):
                     if not need:
                         continue
                     namespace[f"S{i}_{j}"] = in_shapes[i][0][j]
+                    if op.__name__ == "Sum":  # the input's shape with the summed axes as 1s
+                        namespace[f"K{i}"] = tuple(1 if d in a["axes"] else n
+                                                   for d, n in enumerate(in_shapes[i][0][0]))
                     expr = templates[j].format(g=f"g{i}", a=args[0], b=args[-1], o=f"v{i}", A=f"A{i}",
-                                               S0=f"S{i}_0")
+                                               S0=f"S{i}_0", K=f"K{i}")
                     if op.__name__ in _ELEMENTWISE_BROADCAST and in_shapes[i][0][j] != shapes[i]:
                         expr = f"_sum_to({expr}, S{i}_{j})"
                     body.append(_accumulate(var(t_src), expr))
@@ -223,20 +234,34 @@ class CompiledValueAndGrad:
                         body.append("    " + _accumulate(var(t_src), f"_t[{j}]"))
             lines.append(f"    if g{i} is not None:")
             lines.extend("        " + b for b in body)
-        lines.append(f"    return v{last}, gx")
+        lines.append(f"    return v{last}, ({''.join('g' + name + ', ' for name in inputs)})")
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, "<probdl compiled value_and_grad>", "exec"), namespace)
-        self._fn = namespace["replay"]
+        self.fn = namespace["replay"]
+
+    def __call__(self, *arrays: Any) -> tuple[Any, tuple]:
+        return self.fn(*arrays)
+
+
+class CompiledValueAndGrad:
+    """``f(x: ndarray) -> (value: float, gradient: ndarray)``: a :class:`CompiledFunction` of one input."""
+
+    __slots__ = ("compiled", "_dtype", "_shape", "num_ops", "source")
+
+    def __init__(self, compiled: CompiledFunction, x0: np.ndarray) -> None:
+        self.compiled, self._dtype, self._shape = compiled, x0.dtype, x0.shape
+        self.num_ops, self.source = compiled.num_ops, compiled.source
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        value, grad = self._fn(np.asarray(x, dtype=self._dtype).reshape(self._shape))
+        value, (grad,) = self.compiled.fn(np.asarray(x, dtype=self._dtype).reshape(self._shape))
         return float(value), grad
 
 
 def _accumulate(target: str, expr: str) -> str:
-    """One line adding ``expr`` into gradient variable ``target`` (``x``'s is ``gx``, an array from the start)."""
-    if target == "x":
-        return f"gx = gx + ({expr})"
+    """One line adding ``expr`` into gradient variable ``target`` (an input's, ``gx0``, is an array from the
+    start)."""
+    if target.startswith("x"):
+        return f"g{target} = g{target} + ({expr})"
     g = "g" + target[1:]
     return f"_e = {expr}; {g} = _e if {g} is None else {g} + _e"
 
@@ -247,20 +272,26 @@ def _sigmoid_array() -> Callable:
     return sigmoid
 
 
-def compile_value_and_grad(fn: Callable[[Tensor], Tensor], x0: np.ndarray) -> CompiledValueAndGrad:
-    """Trace ``fn`` at ``x0`` and return its compiled value-and-gradient; raises :class:`NotCompilable` when
-    the trace shows that the graph may depend on the input's values (see the module docstring)."""
-    x0 = np.asarray(x0)
-    x = Tensor(x0.copy(), requires_grad=True)
+def trace_compile(fn: Callable[[], Tensor], inputs: list[Tensor]) -> CompiledFunction:
+    """Trace ``fn()`` (a scalar function of the tensors ``inputs``, which must require grad) and return its
+    compiled value and gradients in the inputs: ``compiled(*arrays) -> (value, (grad per input))``. Raises
+    :class:`NotCompilable` when the trace shows the graph may depend on values (see the module docstring).
+    Draws of reparameterization noise (``standard_normal_like``) are recorded and redrawn at every replay;
+    any other random draw makes the function not compilable."""
     reads: list[str] = []
     previous = set_tracing(True)
+    watch_before = _backend_random.draw_watch
+    draws: list[str] = []
+    _backend_random.draw_watch = draws
     try:
         with _watch_value_reads(reads):
-            out = fn(x)
+            out = fn()
     finally:
         set_tracing(previous)
-    if trace_notes:
-        raise NotCompilable(f"the function makes {trace_notes[0]}, which a replay would freeze")
+        _backend_random.draw_watch = watch_before
+    notes = trace_notes + draws
+    if notes:
+        raise NotCompilable(f"the function makes {notes[0]} that a replay cannot repeat")
     if reads:
         raise NotCompilable(f"the function reads the value of a tensor that depends on its input "
                             f"({reads[0]}), so its graph may change with the input")
@@ -268,12 +299,13 @@ def compile_value_and_grad(fn: Callable[[Tensor], Tensor], x0: np.ndarray) -> Co
         raise NotCompilable("the function must return a scalar Tensor")
     if out._node is None:
         raise NotCompilable("the output does not depend on the input")
-    # the nodes between x and out, in creation order (producers before consumers)
+    input_index = {id(t): k for k, t in enumerate(inputs)}
+    # the nodes between the inputs and out, in creation order (producers before consumers)
     found: dict[int, Tensor] = {}
     stack = [out]
     while stack:
         t = stack.pop()
-        if id(t) in found or t._node is None:
+        if id(t) in found or t._node is None or id(t) in input_index:
             continue
         found[id(t)] = t
         stack.extend(t._node.inputs)
@@ -285,15 +317,13 @@ def compile_value_and_grad(fn: Callable[[Tensor], Tensor], x0: np.ndarray) -> Co
     const_index: dict[int, int] = {}
     for t in order:
         node = t._node
-        if getattr(node.op, "__module__", "").endswith(".random"):
-            raise NotCompilable(f"the graph holds a random op ({node.op.__name__})")
         src = []
         for inp in node.inputs:
-            if inp is x:
-                src.append((_INPUT, None))
+            if id(inp) in input_index:
+                src.append((_INPUT, input_index[id(inp)]))
             elif id(inp) in position:
                 src.append((_NODE, position[id(inp)]))
-            else:  # data, or a leaf other than x (a module parameter): its current array is frozen in the replay
+            else:  # data, or a leaf that is not an input (a frozen parameter): its current array is replayed
                 k = const_index.setdefault(id(inp), len(consts))
                 if k == len(consts):
                     consts.append(inp.data)
@@ -304,7 +334,15 @@ def compile_value_and_grad(fn: Callable[[Tensor], Tensor], x0: np.ndarray) -> Co
         shapes.append(tuple(t.data.shape))
         in_shapes.append(([tuple(inp.data.shape) for inp in node.inputs],
                           [inp.data.dtype.kind in "fc" for inp in node.inputs]))
-    return CompiledValueAndGrad(ops, sources, attrs, consts, shapes, in_shapes, x0)
+    return CompiledFunction(ops, sources, attrs, consts, shapes, in_shapes, len(inputs))
+
+
+def compile_value_and_grad(fn: Callable[[Tensor], Tensor], x0: np.ndarray) -> CompiledValueAndGrad:
+    """Trace ``fn`` at ``x0`` and return its compiled value-and-gradient ``f(x) -> (float, ndarray)``; raises
+    :class:`NotCompilable` when the trace shows that the graph may depend on the input's values."""
+    x0 = np.asarray(x0)
+    x = Tensor(x0.copy(), requires_grad=True)
+    return CompiledValueAndGrad(trace_compile(lambda: fn(x), [x]), x0)
 
 
 def agrees_with(compiled: Callable[[np.ndarray], tuple[float, np.ndarray]],

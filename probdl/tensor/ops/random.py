@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ...backend import as_generator, get_default_dtype, to_device
-from ..autograd import is_tracing, trace_notes
+from ...backend import as_generator, device_of, get_default_dtype, to_device
+from ...backend.random import generator_for_replay
+from ..autograd import Node, Op, is_tracing, trace_notes
 from .base import Tensor, constant
 
 __all__ = ["normal", "uniform", "gamma", "beta", "poisson", "binomial", "categorical", "multinomial",
@@ -19,6 +20,36 @@ __all__ = ["normal", "uniform", "gamma", "beta", "poisson", "binomial", "categor
 
 def _arr(x: Any) -> Any:
     return x.numpy() if isinstance(x, Tensor) else x
+
+
+class RandomDraw(Op):
+    """Standard normal noise of a fixed shape, recorded while a function is traced for compilation so that
+    each replay draws fresh noise from the same generator (``rng``: a Generator, or None for the global one,
+    looked up at each draw)."""
+
+    no_gradient = True
+
+    @staticmethod
+    def forward(rng: Any, shape: tuple[int, ...], dtype: Any, device: Any) -> Any:
+        eps = generator_for_replay(rng).standard_normal(shape).astype(dtype, copy=False)
+        return eps if device is None else to_device(eps, device)
+
+    @staticmethod
+    def backward(node, out, g):
+        return ()
+
+
+def standard_normal_like(shape: tuple[int, ...], like: Tensor, rng: Any = None) -> Tensor:
+    """Standard normal noise of ``shape`` in ``like``'s dtype and on its device, from ``rng`` (None: the global
+    generator): the noise of reparameterized samplers. While tracing, the draw is recorded (see RandomDraw)."""
+    device = None if isinstance(like.data, np.ndarray) else device_of(like.data)
+    attrs = {"rng": rng, "shape": tuple(shape), "dtype": like.data.dtype, "device": device}
+    if is_tracing():
+        t = Tensor._wrap(RandomDraw.forward(**attrs))
+        t.requires_grad = True  # so that every op on the noise is recorded too
+        t._node = Node(RandomDraw, (), attrs)
+        return t
+    return Tensor._wrap(RandomDraw.forward(**attrs))
 
 
 def _out(a: Any, dtype: Any, device: Any) -> Tensor:

@@ -1,0 +1,110 @@
+"""SVI with jit_compile=True: compiled steps draw and compute exactly what eager steps do, and steps that a
+replay cannot repeat (subsampling, discrete sites, changing arguments) stay eager."""
+import numpy as np
+import pytest
+
+import probdl as pd
+from probdl import distributions as dist
+from probdl import plate, sample
+from probdl.infer.autoguide import AutoMultivariateNormal, AutoNormal
+from probdl.infer.elbo import Trace_ELBO, TraceMeanField_ELBO
+from probdl.infer.svi import SVI
+from probdl.optim import Adam
+
+RNG = np.random.default_rng(0)
+X = pd.tensor(RNG.normal(size=(60, 3)))
+Y = pd.tensor(X.numpy() @ np.array([1.0, -2.0, 0.5]) + 0.3 + 0.5 * RNG.normal(size=60))
+
+
+def regression(X, y):
+    w = sample("w", dist.Normal(0.0, 1.0).expand([3]).to_event(1))
+    b = sample("b", dist.Normal(0.0, 1.0))
+    sigma = sample("sigma", dist.HalfNormal(1.0))
+    with plate("data", X.shape[0]):
+        sample("y", dist.Normal(X @ w + b, sigma), obs=y)
+
+
+def fit(guide_class, jit, elbo=Trace_ELBO, steps=40, model=regression, args=(X, Y), seed=0):
+    pd.clear_param_store()
+    guide = guide_class(model)
+    svi = SVI(model, guide, Adam(lr=0.05), elbo(), rng_seed=seed, jit_compile=jit)
+    losses = [svi.step(*args) for _ in range(steps)]
+    return svi, np.array(losses), {k: v.copy() for k, v in svi.get_params().items()}
+
+
+@pytest.mark.parametrize("guide_class", [AutoNormal, AutoMultivariateNormal])
+@pytest.mark.parametrize("elbo", [Trace_ELBO, TraceMeanField_ELBO])
+def test_compiled_steps_are_the_eager_steps(guide_class, elbo):
+    svi, losses, params = fit(guide_class, True, elbo)
+    assert svi.why_not_compiled is None and svi._compiled is not None
+    _, losses_eager, params_eager = fit(guide_class, False, elbo)
+    np.testing.assert_allclose(losses, losses_eager, rtol=1e-10)
+    for name in params_eager:
+        np.testing.assert_allclose(params[name], params_eager[name], rtol=1e-10, atol=1e-12)
+
+
+def test_periodic_check_passes_and_keeps_compiling():
+    pd.clear_param_store()
+    svi = SVI(regression, AutoNormal(regression), Adam(lr=0.05), Trace_ELBO(), rng_seed=1, jit_compile=True)
+    svi.CHECK_EVERY = 5
+    for _ in range(23):
+        svi.step(X, Y)
+    assert svi.why_not_compiled is None
+
+
+def subsampled(X, y):
+    w = sample("w", dist.Normal(0.0, 1.0).expand([3]).to_event(1))
+    with plate("data", X.shape[0], subsample_size=20) as idx:
+        sample("y", dist.Normal(X[idx] @ w, 0.5), obs=y[idx])
+
+
+def mixture(y):
+    p = sample("p", dist.Beta(2.0, 2.0))
+    with plate("data", y.shape[0]):
+        z = sample("z", dist.Bernoulli(p))
+        sample("y", dist.Normal(3.0 * z, 1.0), obs=y)
+
+
+def mixture_guide(y):
+    a = pd.param("a", 2.0, constraint=dist.constraints.positive)
+    b = pd.param("b", 2.0, constraint=dist.constraints.positive)
+    sample("p", dist.Beta(a, b))
+    q = pd.param("q", 0.5 * np.ones(y.shape[0]), constraint=dist.constraints.unit_interval)
+    with plate("data", y.shape[0]):
+        sample("z", dist.Bernoulli(q))
+
+
+def test_what_a_replay_cannot_repeat_stays_eager():
+    svi, losses, params = fit(AutoNormal, True, model=subsampled, steps=10)
+    assert "random draw" in svi.why_not_compiled
+    _, losses_eager, _ = fit(AutoNormal, False, model=subsampled, steps=10)
+    np.testing.assert_array_equal(losses, losses_eager)
+    pd.clear_param_store()
+    y = pd.tensor(np.concatenate([RNG.normal(size=10), 3 + RNG.normal(size=10)]))
+    svi = SVI(mixture, mixture_guide, Adam(lr=0.05), Trace_ELBO(), rng_seed=0, jit_compile=True)
+    for _ in range(5):
+        svi.step(y)
+    assert "random draw" in svi.why_not_compiled  # the discrete site's draw
+
+
+def test_changing_arguments_recompile_then_stay_eager():
+    pd.clear_param_store()
+    svi = SVI(regression, AutoNormal(regression), Adam(lr=0.05), Trace_ELBO(), rng_seed=0, jit_compile=True)
+    svi.step(X, Y)
+    svi.step(X, Y)
+    assert svi._compiled is not None
+    for k in range(6):  # a new y each step (as mini-batches passed as arguments would be)
+        svi.step(X, pd.tensor(Y.numpy() + 0.01 * k))
+    assert "arguments change from step to step" in svi.why_not_compiled
+
+
+def test_data_changed_in_place_is_seen():
+    pd.clear_param_store()
+    y = pd.tensor(Y.numpy().copy())
+    svi = SVI(regression, AutoNormal(regression), Adam(lr=0.05), Trace_ELBO(), rng_seed=0, jit_compile=True)
+    svi.step(X, y)
+    svi.step(X, y)
+    first = svi._compiled[0]
+    y.data[:] += 1.0  # the same tensor, new values: the replay must not use the old ones
+    svi.step(X, y)
+    assert svi._compiled[0] is not first
