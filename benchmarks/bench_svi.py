@@ -14,8 +14,9 @@ The models are written with explicit ``sample`` statements in each library (no `
 replayed from a trace, :mod:`probdl.tensor.compile`) and, timed after the others, eagerly. NumPyro's step is
 ``jax.jit(svi.update)``, timed after compilation (warm-up) with ``block_until_ready``; Pyro runs eagerly.
 Timings are medians of interleaved repeats (helpers from ``bench_engine.py``). As a check that the three fit
-the same model, a second table gives each library's loss (negative ELBO) at the common starting point, the mean of 50 independent
-one-sample estimates with its standard error; they should agree within a few standard errors.
+the same model, a second table gives each library's loss (negative ELBO) at the common starting point, the
+mean of 50 independent one-sample estimates with its standard error; they should agree within a few standard
+errors.
 
 Usage::
 
