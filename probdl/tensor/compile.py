@@ -96,6 +96,7 @@ _FORWARD = {
     "Exp": "_np.exp({a})", "Log": "_np.log({a})", "Log1p": "_np.log1p({a})", "Expm1": "_np.expm1({a})",
     "Sqrt": "_np.sqrt({a})", "Square": "{a} * {a}", "Tanh": "_np.tanh({a})", "PowScalar": "{a} ** {A}['p']",
     "Reshape": "{a}.reshape({A}['shape'])", "GetItem": "{a}[{A}['key']]",
+    "Transpose": "{a}.transpose({A}['axes'])", "Tril": "_np.tril({a}, {A}['k'])", "Triu": "_np.triu({a}, {A}['k'])",
 }
 _BACKWARD = {  # op name -> one template per input
     "Add": ("{g}", "{g}"), "Sub": ("{g}", "-{g}"), "Mul": ("{g} * {b}", "{g} * {a}"),
@@ -106,6 +107,10 @@ _BACKWARD = {  # op name -> one template per input
     "PowScalar": ("{g} * ({A}['p'] * {a} ** ({A}['p'] - 1))",),
     "Reshape": ("{g}.reshape({S0})",), "Sum": ("_expand({g}, {K}, {S0})",),
     "GetItem": ("_getitem_back({g}, {A}, {S0})",),
+    "Transpose": ("{g}.transpose(_np.argsort({A}['axes']))",), "Tril": ("_np.tril({g}, {A}['k'])",),
+    "Triu": ("_np.triu({g}, {A}['k'])",),
+    "MatMul": ("_sum_to(_matmul_grad_a({g}, {b}, {A}), {S0})", "_sum_to(_matmul_grad_b({g}, {a}, {A}), {S1})"),
+    "Diagonal": ("_diagonal_scatter({g}, {S0}, {A})",),
 }
 _ELEMENTWISE_BROADCAST = {"Add", "Sub", "Mul", "Div"}  # templates whose input gradients may need _sum_to
 
@@ -124,6 +129,30 @@ def _expand(g: Any, kept: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray
     out = np.empty(shape, dtype=np.result_type(g))
     out[...] = np.reshape(g, kept)
     return out
+
+
+def _flip(x: Any, transpose: bool) -> Any:
+    return x.swapaxes(-1, -2) if transpose else x
+
+
+def _matmul_grad_a(g: Any, b: Any, attrs: dict | None) -> Any:
+    """MatMul's rule for its first input, C = op(A) op(B): Ā = Ḡ op(B)ᵀ, or its transpose when A is
+    transposed (before summing broadcast batch dims)."""
+    ta, tb = (attrs["ta"], attrs["tb"]) if attrs else (False, False)
+    return _flip(g, False) @ _flip(b, not tb) if not ta else _flip(b, tb) @ _flip(g, True)
+
+
+def _matmul_grad_b(g: Any, a: Any, attrs: dict | None) -> Any:
+    """MatMul's rule for its second input: B̄ = op(A)ᵀ Ḡ, or its transpose when B is transposed."""
+    ta, tb = (attrs["ta"], attrs["tb"]) if attrs else (False, False)
+    return _flip(a, not ta) @ g if not tb else _flip(g, True) @ _flip(a, ta)
+
+
+def _diagonal_scatter(g: Any, shape: tuple[int, ...], attrs: dict) -> Any:
+    """Diagonal's rule: g placed on the diagonal of zeros of the input's shape."""
+    from .ops.shape import DiagonalScatter
+
+    return DiagonalScatter.forward(g, shape, **attrs)
 
 
 def _getitem_back(g: Any, attrs: dict, shape: tuple[int, ...]) -> np.ndarray:
@@ -169,13 +198,16 @@ class CompiledFunction:
     Python (see the module docstring). ``num_ops`` is the number of recorded ops; ``source`` the generated code;
     ``num_inputs`` how many arrays it takes."""
 
-    __slots__ = ("fn", "num_ops", "num_inputs", "source")
+    __slots__ = ("fn", "num_ops", "num_inputs", "source", "op_names")
 
     def __init__(self, ops: list, sources: list, attrs: list, consts: list, shapes: list, in_shapes: list,
                  num_inputs: int) -> None:
         self.num_ops, self.num_inputs = len(ops), num_inputs
+        self.op_names = [op.__name__ for op in ops]
         namespace: dict[str, Any] = {"_np": np, "_arr": np.asarray, "_sum_to": _sum_to, "_expand": _expand,
-                                     "_getitem_back": _getitem_back, "_sigmoid": _sigmoid_array()}
+                                     "_getitem_back": _getitem_back, "_sigmoid": _sigmoid_array(),
+                                     "_matmul_grad_a": _matmul_grad_a, "_matmul_grad_b": _matmul_grad_b,
+                                     "_diagonal_scatter": _diagonal_scatter}
         for k, c in enumerate(consts):
             namespace[f"c{k}"] = c
 
@@ -220,8 +252,11 @@ class CompiledFunction:
                     if op.__name__ == "Sum":  # the input's shape with the summed axes as 1s
                         namespace[f"K{i}"] = tuple(1 if d in a["axes"] else n
                                                    for d, n in enumerate(in_shapes[i][0][0]))
+                    namespace[f"S{i}_0"] = in_shapes[i][0][0]
+                    if len(src) > 1:
+                        namespace[f"S{i}_1"] = in_shapes[i][0][1]
                     expr = templates[j].format(g=f"g{i}", a=args[0], b=args[-1], o=f"v{i}", A=f"A{i}",
-                                               S0=f"S{i}_0", K=f"K{i}")
+                                               S0=f"S{i}_0", S1=f"S{i}_1", K=f"K{i}")
                     if op.__name__ in _ELEMENTWISE_BROADCAST and in_shapes[i][0][j] != shapes[i]:
                         expr = f"_sum_to({expr}, S{i}_{j})"
                     body.append(_accumulate(var(t_src), expr))

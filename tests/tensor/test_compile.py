@@ -35,7 +35,10 @@ def templated_ops(x):
     s = (m * a + DATA) / (1.5 + a * a) - a   # Mul, Add, Div, Square-free, Sub with broadcasting (4,3) vs (3,)
     t = pd.exp(-s) + pd.log1p(pd.exp(s)) + pd.expm1(0.1 * a) + pd.tanh(s) + pd.sqrt(1 + m ** 2)
     u = pd.sigmoid(m) * pd.softplus(-m) + pd.log(2.0 + pd.square(a)) - (-a)
-    return (t.sum(0) * u.sum(axis=0, keepdims=True)).sum() + (t ** 3).sum() / 100
+    batched = (m.reshape(2, 2, 3) @ DATA.T).transpose(0, 2, 1)  # MatMul with a batch dim, Transpose
+    low = pd.tril(m[:3] * a)                                    # Tril
+    return ((t.sum(0) * u.sum(axis=0, keepdims=True)).sum() + (t ** 3).sum() / 100 + (batched ** 2).mean()
+            + low.sum() + pd.diagonal(low, 0, -2, -1).sum())
 
 
 def generic_ops(x):
