@@ -97,6 +97,7 @@ _FORWARD = {
     "Sqrt": "_np.sqrt({a})", "Square": "{a} * {a}", "Tanh": "_np.tanh({a})", "PowScalar": "{a} ** {A}['p']",
     "Reshape": "{a}.reshape({A}['shape'])", "GetItem": "{a}[{A}['key']]",
     "Transpose": "{a}.transpose({A}['axes'])", "Tril": "_np.tril({a}, {A}['k'])", "Triu": "_np.triu({a}, {A}['k'])",
+    "Where": "_np.where({x0}, {x1}, {x2})",
 }
 _BACKWARD = {  # op name -> one template per input
     "Add": ("{g}", "{g}"), "Sub": ("{g}", "-{g}"), "Mul": ("{g} * {b}", "{g} * {a}"),
@@ -111,8 +112,9 @@ _BACKWARD = {  # op name -> one template per input
     "Triu": ("_np.triu({g}, {A}['k'])",),
     "MatMul": ("_sum_to(_matmul_grad_a({g}, {b}, {A}), {S0})", "_sum_to(_matmul_grad_b({g}, {a}, {A}), {S1})"),
     "Diagonal": ("_diagonal_scatter({g}, {S0}, {A})",),
+    "Where": (None, "_np.where({x0}, {g}, 0.0)", "_np.where({x0}, 0.0, {g})"),
 }
-_ELEMENTWISE_BROADCAST = {"Add", "Sub", "Mul", "Div"}  # templates whose input gradients may need _sum_to
+_ELEMENTWISE_BROADCAST = {"Add", "Sub", "Mul", "Div", "Where"}  # templates whose input gradients may need _sum_to
 
 
 def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
@@ -222,7 +224,7 @@ class CompiledFunction:
             args = [var(t) for t in src]
             template = _FORWARD.get(op.__name__) if op.__module__.startswith(__package__) else None
             if template is not None:
-                lines.append(f"    v{i} = " + template.format(a=args[0], b=args[-1], A=f"A{i}"))
+                lines.append(f"    v{i} = " + template.format(a=args[0], b=args[-1], A=f"A{i}", **_numbered(args)))
             else:
                 namespace[f"F{i}"] = op.forward
                 call = f"F{i}({', '.join(args + ([f'**A{i}'] if a else []))})"
@@ -255,8 +257,10 @@ class CompiledFunction:
                     namespace[f"S{i}_0"] = in_shapes[i][0][0]
                     if len(src) > 1:
                         namespace[f"S{i}_1"] = in_shapes[i][0][1]
+                    if templates[j] is None:  # an input without a gradient (Where's condition)
+                        continue
                     expr = templates[j].format(g=f"g{i}", a=args[0], b=args[-1], o=f"v{i}", A=f"A{i}",
-                                               S0=f"S{i}_0", S1=f"S{i}_1", K=f"K{i}")
+                                               S0=f"S{i}_0", S1=f"S{i}_1", K=f"K{i}", **_numbered(args))
                     if op.__name__ in _ELEMENTWISE_BROADCAST and in_shapes[i][0][j] != shapes[i]:
                         expr = f"_sum_to({expr}, S{i}_{j})"
                     body.append(_accumulate(var(t_src), expr))
@@ -290,6 +294,11 @@ class CompiledValueAndGrad:
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         value, (grad,) = self.compiled.fn(np.asarray(x, dtype=self._dtype).reshape(self._shape))
         return float(value), grad
+
+
+def _numbered(args: list[str]) -> dict[str, str]:
+    """Template keys x0, x1, ... for the input variables."""
+    return {f"x{k}": name for k, name in enumerate(args)}
 
 
 def _accumulate(target: str, expr: str) -> str:

@@ -133,7 +133,13 @@ class Einsum(Op):
     @staticmethod
     def forward(*arrays, ins, out):
         xp = get_array_module(*arrays)
-        return xp.einsum(",".join(ins) + "->" + out, *arrays, optimize=len(arrays) > 1)
+        # NumPy's path search costs tens of µs in Python: worth it for three or more operands (the order of
+        # contractions) or large ones (a BLAS contraction), not for a small product of two
+        total = 0
+        for a in arrays:  # (this module's ``sum`` is the op)
+            total += a.size
+        optimize = len(arrays) > 2 or total > 65536
+        return xp.einsum(",".join(ins) + "->" + out, *arrays, optimize=optimize)
 
     @staticmethod
     def backward(node, out_t, g):
