@@ -98,6 +98,7 @@ _FORWARD = {
     "Reshape": "{a}.reshape({A}['shape'])", "GetItem": "{a}[{A}['key']]",
     "Transpose": "{a}.transpose({A}['axes'])", "Tril": "_np.tril({a}, {A}['k'])", "Triu": "_np.triu({a}, {A}['k'])",
     "Where": "_np.where({x0}, {x1}, {x2})",
+    "Sum": "_np.add.reduce({a}, axis={A}['axes'], keepdims={A}['keepdims'])",
 }
 _BACKWARD = {  # op name -> one template per input
     "Add": ("{g}", "{g}"), "Sub": ("{g}", "-{g}"), "Mul": ("{g} * {b}", "{g} * {a}"),
