@@ -114,6 +114,10 @@ _BACKWARD = {  # op name -> one template per input
     "MatMul": ("_sum_to(_matmul_grad_a({g}, {b}, {A}), {S0})", "_sum_to(_matmul_grad_b({g}, {a}, {A}), {S1})"),
     "Diagonal": ("_diagonal_scatter({g}, {S0}, {A})",),
     "Where": (None, "_np.where({x0}, {g}, 0.0)", "_np.where({x0}, 0.0, {g})"),
+    "SolveTriangular": ("_solve_triangular_grad_a({g}, {a}, {o}, {A}, {S0}, {S1})",
+                        "_sum_to(_solve_triangular_grad_b({g}, {a}, {A}), {S1})"),
+    "IndexScatter": ("{g}[{A}['key']]",),
+    "DiagonalScatter": ("_np.diagonal({g}, {A}['offset'], {A}['axis1'], {A}['axis2'])",),
 }
 _ELEMENTWISE_BROADCAST = {"Add", "Sub", "Mul", "Div", "Where"}  # templates whose input gradients may need _sum_to
 
@@ -149,6 +153,22 @@ def _matmul_grad_b(g: Any, a: Any, attrs: dict | None) -> Any:
     """MatMul's rule for its second input: B̄ = op(A)ᵀ Ḡ, or its transpose when B is transposed."""
     ta, tb = (attrs["ta"], attrs["tb"]) if attrs else (False, False)
     return _flip(a, not ta) @ g if not tb else _flip(g, True) @ _flip(a, ta)
+
+
+def _solve_triangular_grad_b(g: Any, a: Any, attrs: dict) -> Any:
+    """SolveTriangular's rule for the right-hand side, X = op(A)⁻¹ B: B̄ = op(A)⁻ᵀ X̄."""
+    from ..backend.linalg import solve_triangular
+
+    return solve_triangular(a, g, attrs["lower"], not attrs["trans"], attrs["unit"])
+
+
+def _solve_triangular_grad_a(g: Any, a: Any, x: Any, attrs: dict, a_shape: tuple, b_shape: tuple) -> Any:
+    """SolveTriangular's rule for the matrix: Ā = -B̄ Xᵀ (transposed when A is), masked to A's triangle."""
+    lower, trans, unit = attrs["lower"], attrs["trans"], attrs["unit"]
+    gb = _solve_triangular_grad_b(g, a, attrs)
+    gm = -(x @ gb.swapaxes(-1, -2)) if trans else -(gb @ x.swapaxes(-1, -2))
+    k = (-1 if lower else 1) if unit else 0
+    return _sum_to(np.tril(gm, k) if lower else np.triu(gm, k), a_shape)
 
 
 def _diagonal_scatter(g: Any, shape: tuple[int, ...], attrs: dict) -> Any:
@@ -210,7 +230,9 @@ class CompiledFunction:
         namespace: dict[str, Any] = {"_np": np, "_arr": np.asarray, "_sum_to": _sum_to, "_expand": _expand,
                                      "_getitem_back": _getitem_back, "_sigmoid": _sigmoid_array(),
                                      "_matmul_grad_a": _matmul_grad_a, "_matmul_grad_b": _matmul_grad_b,
-                                     "_diagonal_scatter": _diagonal_scatter}
+                                     "_diagonal_scatter": _diagonal_scatter,
+                                     "_solve_triangular_grad_a": _solve_triangular_grad_a,
+                                     "_solve_triangular_grad_b": _solve_triangular_grad_b}
         for k, c in enumerate(consts):
             namespace[f"c{k}"] = c
 
