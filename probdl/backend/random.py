@@ -15,8 +15,9 @@ __all__ = ["set_rng_seed", "get_rng", "spawn", "as_generator"]
 
 _rng: np.random.Generator = np.random.default_rng()
 
-#: while not None, every generator handed out by :func:`as_generator` is noted here: the compiler of
-#: ``probdl.tensor.compile`` watches for random draws it could not replay (see ``generator_for_replay``)
+#: while not None, every generator handed out by :func:`as_generator` is noted here: every random draw in probdl
+#: gets its generator there, so ``probdl.tensor.compile`` sees the draws a replay could not repeat (the noise
+#: it does repeat is drawn through ``generator_for_replay``)
 draw_watch: list[str] | None = None
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..tensor import Tensor, eye, is_grad_enabled, ones, zeros
 from ..tensor import ops as T
-from ..tensor.autograd import Op, apply, run_backward
+from ..tensor.autograd import Op, apply, composite_backward
 from ..tensor.ops.base import to_tensor
 from .parameterized import Parameterized
 
@@ -106,37 +106,32 @@ class _Matern12Profile(_Profile):
 _S3, _S5 = math.sqrt(3.0), math.sqrt(5.0)
 
 
-def _matern32_k(r2):
+def _one_plus_sr_exp(r2, s, c):
+    """c (1 + s r) e^(-s r) with r = √r², in place in r2: Matérn-3/2's k (s = √3, c = 1) and Matérn-5/2's
+    dk/dr² (s = √5, c = -5/6)."""
     r = np.sqrt(r2, out=r2)
-    e = np.exp(-_S3 * r)
-    r *= _S3
+    e = np.exp(-s * r)
+    r *= s
     r += 1.0
     r *= e
+    r *= c
     return r
 
 
 def _matern52_k(r2):
-    e = np.exp(-_S5 * np.sqrt(r2))
-    poly = np.sqrt(r2) * _S5
-    poly += 1.0
+    """(1 + √5 r + 5r²/3) e^(-√5 r), in place in r2."""
+    r = np.sqrt(r2)
+    e = np.exp(-_S5 * r)
+    r *= _S5
+    r += 1.0
     r2 *= 5.0 / 3.0
-    r2 += poly
+    r2 += r
     r2 *= e
     return r2
 
 
-def _matern52_dk(r2):
-    r = np.sqrt(r2, out=r2)
-    e = np.exp(-_S5 * r)
-    r *= _S5
-    r += 1.0
-    r *= e
-    r *= -5.0 / 6.0
-    return r
-
-
 class _Matern32Profile(_Profile):
-    k = staticmethod(_matern32_k)
+    k = staticmethod(lambda r2: _one_plus_sr_exp(r2, _S3, 1.0))
     dk = staticmethod(lambda r2: np.multiply(np.exp(np.multiply(np.sqrt(r2, out=r2), -_S3, out=r2), out=r2), -1.5,
                                              out=r2))
 
@@ -148,7 +143,7 @@ class _Matern32Profile(_Profile):
 
 class _Matern52Profile(_Profile):
     k = staticmethod(_matern52_k)
-    dk = staticmethod(_matern52_dk)
+    dk = staticmethod(lambda r2: _one_plus_sr_exp(r2, _S5, -5.0 / 6.0))
 
     @staticmethod
     def k_tensor(r2):
@@ -218,10 +213,7 @@ class StationaryCovariance(Op):
         x, z, ls, var = node.inputs
         profile = node.attrs["profile"]
         if is_grad_enabled():  # create_graph: a differentiable backward
-            with_grad = [t for t in node.inputs if t.requires_grad]
-            comp = _stationary_composite(x, z, ls, var, profile)
-            grads = iter(run_backward([comp], [g], inputs=with_grad, create_graph=True))
-            return tuple(next(grads) if t.requires_grad else None for t in node.inputs)
+            return composite_backward(node.inputs, _stationary_composite(x, z, ls, var, profile), g)
         xd, zd, lsd, vard = x.data, z.data, ls.data, var.data
         gd = g.data
         xs, zs = xd / lsd, zd / lsd
@@ -280,7 +272,9 @@ class Kernel(Parameterized):
                 raise ValueError(f"{type(self).__name__}: X has {X.shape[1]} columns and Z has {Z.shape[1]}")
         return self._K(X, Z)
 
-    K = forward
+    def K(self, X: Any, Z: Any = None) -> Tensor:
+        """The covariance matrix K(X, Z); the same as calling the kernel."""
+        return self(X, Z)
 
     def Kdiag(self, X: Any) -> Tensor:
         """The diagonal of K(X, X), shape (n,), without forming the matrix."""
@@ -318,8 +312,6 @@ class _Combination(Kernel):
     def forward(self, X: Any, Z: Any = None) -> Tensor:
         return self._combine(self.k1(X, Z), self.k2(X, Z))
 
-    K = forward
-
     def Kdiag(self, X: Any) -> Tensor:
         return self._combine(self.k1.Kdiag(X), self.k2.Kdiag(X))
 
@@ -347,8 +339,6 @@ class Scale(Kernel):
 
     def forward(self, X: Any, Z: Any = None) -> Tensor:
         return self.c * self.kernel(X, Z)
-
-    K = forward
 
     def Kdiag(self, X: Any) -> Tensor:
         return self.c * self.kernel.Kdiag(X)

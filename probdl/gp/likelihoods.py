@@ -156,9 +156,11 @@ class Likelihood(Parameterized):
 
     def _moments(self, f_mean: Any, f_var: Any) -> tuple[Tensor, Tensor]:
         m, v = _float_tensor(f_mean), _float_tensor(f_var)
-        if (v.numpy() < 0).any():
+        # .data, not .numpy(): a check of the arguments, not a value the computation branches on (a compiled
+        # SVI step would otherwise refuse every variational GP)
+        if (v.data < 0).any():
             raise ValueError(f"{type(self).__name__} likelihood: f_var must be non-negative, got minimum "
-                             f"{float(v.numpy().min())}")
+                             f"{float(v.data.min())}")
         return m, v
 
     def log_prob(self, f: Any, y: Any) -> Tensor:

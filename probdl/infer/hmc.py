@@ -163,23 +163,20 @@ class FlatModel:
             return
         finally:
             enable_validation(validating)
+        self.compiled = compiled
         rng = np.random.default_rng(0)
         points = [z0, z0 + 0.1 * rng.standard_normal(self.size), z0 + rng.standard_normal(self.size)]
-        if not agrees_with(self._replay_fn(compiled), self.eager, points):
+        if not agrees_with(self._replay, self.eager, points):
+            self.compiled = None
             self.why_not_compiled = "the replayed potential disagreed with the model's at a test point"
-            return
-        self.compiled = compiled
 
-    @staticmethod
-    def _replay_fn(compiled: CompiledValueAndGrad) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-        def replay(z: np.ndarray) -> tuple[float, np.ndarray]:
-            try:
-                with np.errstate(all="ignore"):
-                    return compiled(z)
-            except LinAlgError:
-                return math.inf, np.zeros(z.size)
-
-        return replay
+    def _replay(self, z: np.ndarray) -> tuple[float, np.ndarray]:
+        """U(z) and ∇U(z) by the compiled replay (a failed factorization: no density there)."""
+        try:
+            with np.errstate(all="ignore"):
+                return self.compiled(z)
+        except LinAlgError:
+            return math.inf, np.zeros(self.size)
 
     def eager(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         """U(z) and ∇U(z) by running the model."""
@@ -197,11 +194,10 @@ class FlatModel:
         return float(energy.item()), self.pack(grad)
 
     def __call__(self, z: np.ndarray) -> tuple[float, np.ndarray]:
-        compiled = self.compiled
-        if compiled is None:
+        if self.compiled is None:
             return self.eager(z)
         self.calls += 1
-        if self.calls % self.CHECK_EVERY == 0 and not agrees_with(self._replay_fn(compiled), self.eager, [z]):
+        if self.calls % self.CHECK_EVERY == 0 and not agrees_with(self._replay, self.eager, [z]):
             warnings.warn("NUTS/HMC: the compiled potential disagreed with the model's at a point along the chain "
                           "(the model's graph depends on its values); switching to the uncompiled model. Draws "
                           f"made since the previous check (at most {self.CHECK_EVERY} evaluations ago) may be "
@@ -209,11 +205,7 @@ class FlatModel:
             self.compiled = None
             self.why_not_compiled = "disagreed with the model during sampling"
             return self.eager(z)
-        try:
-            with np.errstate(all="ignore"):
-                return compiled(z)
-        except LinAlgError:
-            return math.inf, np.zeros(self.size)
+        return self._replay(z)
 
     def constrain(self, z: np.ndarray) -> dict[str, np.ndarray]:
         with no_grad():

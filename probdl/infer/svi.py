@@ -43,7 +43,7 @@ from ..handlers import seed
 from ..optim import Optimizer
 from ..primitives import Message, Messenger, get_param_store
 from ..tensor import Tensor, no_grad
-from ..tensor.compile import NotCompilable, trace_compile
+from ..tensor.compile import CompiledFunction, NotCompilable, trace_compile
 
 __all__ = ["SVI", "SVIRunResult"]
 
@@ -70,6 +70,15 @@ class _CollectParams(Messenger):
     def postprocess_message(self, msg: Message) -> None:
         if msg["type"] == "param":
             self.names[msg["args"][0] if msg["args"] else msg["name"]] = None
+
+
+class _Compiled(NamedTuple):
+    """A compiled step: the replay, the params it differentiates (name, leaf) and the arguments it was traced
+    with (:func:`_snapshot`)."""
+
+    fn: CompiledFunction
+    named: list[tuple[str, Tensor]]
+    arguments: tuple
 
 
 def _snapshot(args: tuple, kwargs: dict) -> tuple:
@@ -151,7 +160,7 @@ class SVI:
         self._param_names: dict[str, None] = {}
         self.jit_compile = bool(jit_compile)
         self._last_named: list[tuple[str, Tensor]] = []  # the params of the last eager step
-        self._compiled: Any = None          # (CompiledFunction, named leaves, argument snapshot)
+        self._compiled: _Compiled | None = None
         self._compiled_steps = 0
         self._recompiles = 0
         #: why the steps are not compiled (None while they may be)
@@ -166,31 +175,44 @@ class SVI:
             result = self._compiled_step(args, kwargs)
             if result is not None:
                 return result
+        value, named, grads = self._run_eagerly(args, kwargs)
+        self._last_named = named
+        return self._apply(value, grads, named)
+
+    def _run_eagerly(self, args: tuple, kwargs: dict) -> tuple[float, list[tuple[str, Tensor]], list[Any]]:
+        """Run model, guide and loss: the loss, the params that ran (new ones join the optimizer) and the
+        gradients of their unconstrained leaves (None for a leaf the loss does not reach); no update."""
         with self._randomness(), _CollectParams() as collected:
             loss = self._loss_fn(self.model, self.guide, *args, **kwargs)
         if not isinstance(loss, Tensor) or loss.numel() != 1:
             raise TypeError(f"SVI: the loss must return a scalar Tensor, got {type(loss).__name__} "
                             f"{getattr(loss, 'shape', '')}")
         value = float(loss.item())
+        named = self._collect(collected.names)
+        params = [p for _, p in named]
+        for p in params:
+            p.grad = None
+        if loss.requires_grad and math.isfinite(value):
+            loss.backward()
+        grads = [None if p.grad is None else p.grad.data for p in params]
+        for p in params:
+            p.grad = None
+        return value, named, grads
+
+    def _apply(self, value: float, grads: Any, named: list[tuple[str, Tensor]]) -> float:
+        """Check the loss and gradients of a step and update the parameters (compiled or eager)."""
         if not math.isfinite(value):
             raise FloatingPointError(f"SVI step {self.num_steps}: the loss is {value}; the parameters were left as "
                                      "they were before this step (try a smaller learning rate, other initial values, "
                                      "or look for a model density that is -inf or NaN at the guide's draws)")
-        named = self._collect(collected.names)
-        self._last_named = named
-        params = [p for _, p in named]
-        for p in params:
-            p.grad = None
-        if loss.requires_grad:
-            loss.backward()
-        for name, p in named:
-            if p.grad is not None and not bool(get_array_module(p.grad.data).isfinite(p.grad.data).all()):
-                for q in params:
-                    q.grad = None
+        for (name, _), g in zip(named, grads):
+            if g is not None and not bool(get_array_module(g).isfinite(g).all()):
                 raise FloatingPointError(f"SVI step {self.num_steps}: the gradient of parameter {name!r} is not "
                                          "finite; the parameters were left as they were before this step")
+        for (_, p), g in zip(named, grads):
+            p.grad = None if g is None else Tensor._wrap(g)
         self.optim.step()
-        for p in params:
+        for _, p in named:
             p.grad = None
         self.num_steps += 1
         return value
@@ -199,58 +221,45 @@ class SVI:
     def _generator(self) -> np.random.Generator:
         return self.rng if self.rng is not None else get_rng()
 
-    def _eager_value_and_grads(self, named: list[tuple[str, Tensor]], args: tuple, kwargs: dict
-                               ) -> tuple[float, list[np.ndarray], list[str]]:
-        """The loss and the gradients of the ``named`` leaves by running model, guide and ELBO (no update)."""
-        with self._randomness(), _CollectParams() as collected:
-            loss = self._loss_fn(self.model, self.guide, *args, **kwargs)
-        leaves = [p for _, p in named]
-        for p in leaves:
-            p.grad = None
-        if loss.requires_grad:
-            loss.backward()
-        grads = [np.zeros_like(p.data) if p.grad is None else p.grad.data for p in leaves]
-        for p in leaves:
-            p.grad = None
-        return float(loss.item()), grads, list(collected.names)
-
-    def _replay_agrees(self, compiled: Any, named: list[tuple[str, Tensor]], args: tuple, kwargs: dict
-                       ) -> tuple[bool, Any, tuple]:
+    def _replay_agrees(self, compiled: _Compiled, args: tuple, kwargs: dict) -> tuple[bool, float, tuple]:
         """Run the step eagerly and by replay from the same generator state and compare; the generator ends one
         step further, and the replay's loss and gradients are returned for that step."""
         gen = self._generator()
         state = gen.bit_generator.state
-        value_e, grads_e, names = self._eager_value_and_grads(named, args, kwargs)
+        value_e, named_e, grads_e = self._run_eagerly(args, kwargs)
         gen.bit_generator.state = state
-        value, grads = compiled(*[p.data for _, p in named])
-        ok = names == [n for n, _ in named] and abs(float(value) - value_e) <= 1e-9 * max(1.0, abs(value_e))
+        value, grads = compiled.fn(*[p.data for _, p in compiled.named])
+        ok = [n for n, _ in named_e] == [n for n, _ in compiled.named]
+        ok = ok and abs(float(value) - value_e) <= 1e-9 * max(1.0, abs(value_e))
         for g_c, g_e in zip(grads, grads_e):
+            g_e = np.zeros_like(g_c) if g_e is None else g_e
             scale = max(1.0, float(np.max(np.abs(g_e)))) if g_e.size else 1.0
             ok = ok and g_c.shape == g_e.shape and float(np.max(np.abs(g_c - g_e), initial=0.0)) <= 1e-9 * scale
-        return ok, value, grads
+        return ok, float(value), grads
 
     def _compiled_step(self, args: tuple, kwargs: dict) -> float | None:
         """One step by replay, compiling first when needed; None when this step must run eagerly."""
-        if self._compiled is None or not _same_arguments(self._compiled[2], args, kwargs):
-            if self._compiled is not None:
+        compiled = self._compiled
+        if compiled is None or not _same_arguments(compiled.arguments, args, kwargs):
+            if compiled is not None:
                 self._recompiles += 1
                 if self._recompiles > 3:
                     self.why_not_compiled = "the step's arguments change from step to step (pass mini-batches " \
                                             "through a subsampling plate instead)"
                     self._compiled = None
                     return None
-            if not self._compile(args, kwargs):
+            compiled = self._compile(args, kwargs)
+            if compiled is None:
                 return None
-            ok, value, grads = self._replay_agrees(self._compiled[0], self._compiled[1], args, kwargs)
+            ok, value, grads = self._replay_agrees(compiled, args, kwargs)
             if not ok:
                 self.why_not_compiled = "the replayed loss disagreed with the ELBO at compilation"
-                self._compiled = None
                 return None
+            self._compiled = compiled
         else:
-            compiled, named = self._compiled[0], self._compiled[1]
             self._compiled_steps += 1
             if self._compiled_steps % self.CHECK_EVERY == 0:
-                ok, value, grads = self._replay_agrees(compiled, named, args, kwargs)
+                ok, value, grads = self._replay_agrees(compiled, args, kwargs)
                 if not ok:
                     warnings.warn("SVI: the compiled step disagreed with the ELBO (the model or guide depends on "
                                   "something the replay froze); continuing uncompiled. Steps since the previous "
@@ -260,42 +269,24 @@ class SVI:
                     self._compiled = None
                     return None
             else:
-                value, grads = compiled(*[p.data for _, p in named])
-        return self._apply(float(value), grads, self._compiled[1])
+                value, grads = compiled.fn(*[p.data for _, p in compiled.named])
+        return self._apply(float(value), grads, compiled.named)
 
-    def _compile(self, args: tuple, kwargs: dict) -> bool:
+    def _compile(self, args: tuple, kwargs: dict) -> _Compiled | None:
+        """Trace the loss in the params of the last eager step; None (with the reason noted) when it cannot be."""
         named = self._last_named
-        leaves = [p for _, p in named]
         gen = self._generator()
         state = gen.bit_generator.state  # the trace's draws are not the step's: the step draws what eager would
         try:
             with self._randomness():
-                compiled = trace_compile(lambda: self._loss_fn(self.model, self.guide, *args, **kwargs), leaves)
+                fn = trace_compile(lambda: self._loss_fn(self.model, self.guide, *args, **kwargs),
+                                   [p for _, p in named])
         except NotCompilable as e:
             self.why_not_compiled = str(e)
-            return False
+            return None
         finally:
             gen.bit_generator.state = state
-        self._compiled = (compiled, named, _snapshot(args, kwargs))
-        return True
-
-    def _apply(self, value: float, grads: tuple, named: list[tuple[str, Tensor]]) -> float:
-        """The update of a compiled step, with the checks of an eager one."""
-        if not math.isfinite(value):
-            raise FloatingPointError(f"SVI step {self.num_steps}: the loss is {value}; the parameters were left as "
-                                     "they were before this step (try a smaller learning rate, other initial values, "
-                                     "or look for a model density that is -inf or NaN at the guide's draws)")
-        for (name, _), g in zip(named, grads):
-            if not bool(np.isfinite(g).all()):
-                raise FloatingPointError(f"SVI step {self.num_steps}: the gradient of parameter {name!r} is not "
-                                         "finite; the parameters were left as they were before this step")
-        for (_, p), g in zip(named, grads):
-            p.grad = Tensor._wrap(g)
-        self.optim.step()
-        for _, p in named:
-            p.grad = None
-        self.num_steps += 1
-        return value
+        return _Compiled(fn, named, _snapshot(args, kwargs))
 
     def _collect(self, names: dict[str, None]) -> list[tuple[str, Tensor]]:
         """The unconstrained leaves of the params that ran; new ones join the optimizer in one new group."""

@@ -59,16 +59,10 @@ def is_tracing() -> bool:
 
 
 def set_tracing(mode: bool) -> bool:
-    """Turn tracing on or off (clearing the trace notes when turned on); returns the previous mode."""
+    """Turn tracing on or off; returns the previous mode."""
     global _tracing
     prev, _tracing = _tracing, bool(mode)
-    if mode:
-        trace_notes.clear()
     return prev
-
-
-#: what a traced function did that a replay cannot repeat (a random draw), noted by the ops themselves
-trace_notes: list[str] = []
 
 
 def is_grad_enabled() -> bool:
@@ -335,6 +329,15 @@ def run_backward(
             else:
                 _accumulate_leaf(t, g, create_graph, assigned)
     return results if targets is not None else None
+
+
+def composite_backward(inputs: Sequence[Tensor], composite: Tensor, g: Tensor) -> tuple:
+    """A fused op's backward when it must itself be differentiable (``create_graph``): the gradients of
+    ``composite`` (the op's output rebuilt from differentiable ops on its ``inputs``) seeded with ``g``, one per
+    input, ``None`` where an input takes no gradient."""
+    with_grad = [t for t in inputs if t.requires_grad]
+    grads = iter(run_backward([composite], [g], inputs=with_grad, create_graph=True))
+    return tuple(next(grads) if t.requires_grad else None for t in inputs)
 
 
 def _zeros_like(a: Any) -> Any:

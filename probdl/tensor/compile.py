@@ -1,12 +1,14 @@
 """Compile a scalar function's value and gradient by trace and replay.
 
-:func:`compile_value_and_grad` runs ``fn`` once on a Tensor ``x`` that requires grad, with the engine recording
-as usual, and reads the recorded graph back from the output: every node between ``x`` and the result, in
-creation order, with its op, its static attributes and where each input comes from (``x``, an earlier node,
-or a constant array that does not depend on ``x``). Calling the result on a new array replays that list:
-the forward is one ``op.forward`` per node on raw arrays, the backward one ``op.backward`` per node in reverse
-under ``no_grad``, with none of the Python that produced the graph (model code, effect handlers,
-distribution objects, shape checks). For a model's potential that Python is most of the time.
+:func:`trace_compile` runs ``fn`` once with the engine recording as usual and reads the recorded graph back from
+the output: every node between the inputs and the result, in creation order, with its op, its static
+attributes and where each of its inputs comes from (an input, an earlier node, or a constant array that does
+not depend on the inputs). From that list it generates one straight-line Python function on raw arrays: the
+forward, then the backward in reverse order, each op written out from an array-level template where it has
+one (the common elementwise, shape and linear-algebra ops) and otherwise calling the op's own ``forward`` and
+its Tensor-level ``backward`` rule under ``no_grad``. None of the Python that produced the graph runs again
+(model code, effect handlers, distribution objects, shape checks); for a model's potential or an SVI loss
+that Python is most of the time.
 
 A replay is only right while ``fn`` would record the same graph, which holds when ``fn`` never branches in
 Python on values that depend on ``x``. While tracing, non-differentiable functions of dependent tensors
@@ -40,7 +42,12 @@ from typing import Any
 import numpy as np
 
 from ..backend import random as _backend_random
-from .autograd import Op, no_grad, set_tracing, trace_notes
+from ..backend.linalg import solve_triangular
+from .autograd import Op, no_grad, set_tracing
+from .ops.base import _sum_to_array
+from .ops.elementwise import _sigmoid_array
+from .ops.indexing import IndexScatter
+from .ops.shape import DiagonalScatter
 from .tensor import Tensor
 
 __all__ = ["NotCompilable", "CompiledFunction", "CompiledValueAndGrad", "trace_compile", "compile_value_and_grad",
@@ -108,27 +115,18 @@ _BACKWARD = {  # op name -> one template per input
     "Sigmoid": ("{g} * ({o} * (1 - {o}))",), "Softplus": ("{g} * _sigmoid({a})",),
     "PowScalar": ("{g} * ({A}['p'] * {a} ** ({A}['p'] - 1))",),
     "Reshape": ("{g}.reshape({S0})",), "Sum": ("_expand({g}, {K}, {S0})",),
-    "GetItem": ("_getitem_back({g}, {A}, {S0})",),
+    "GetItem": ("_index_scatter({g}, {A}['key'], {A}['basic'], {S0})",),
     "Transpose": ("{g}.transpose(_np.argsort({A}['axes']))",), "Tril": ("_np.tril({g}, {A}['k'])",),
     "Triu": ("_np.triu({g}, {A}['k'])",),
     "MatMul": ("_sum_to(_matmul_grad_a({g}, {b}, {A}), {S0})", "_sum_to(_matmul_grad_b({g}, {a}, {A}), {S1})"),
-    "Diagonal": ("_diagonal_scatter({g}, {S0}, {A})",),
+    "Diagonal": ("_diagonal_scatter({g}, {S0}, **{A})",),
     "Where": (None, "_np.where({x0}, {g}, 0.0)", "_np.where({x0}, 0.0, {g})"),
-    "SolveTriangular": ("_solve_triangular_grad_a({g}, {a}, {o}, {A}, {S0}, {S1})",
+    "SolveTriangular": ("_solve_triangular_grad_a({g}, {a}, {o}, {A}, {S0})",
                         "_sum_to(_solve_triangular_grad_b({g}, {a}, {A}), {S1})"),
     "IndexScatter": ("{g}[{A}['key']]",),
     "DiagonalScatter": ("_np.diagonal({g}, {A}['offset'], {A}['axis1'], {A}['axis2'])",),
 }
 _ELEMENTWISE_BROADCAST = {"Add", "Sub", "Mul", "Div", "Where"}  # templates whose input gradients may need _sum_to
-
-
-def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
-    """Sum the broadcast dimensions of ``g`` away to ``shape``."""
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
 
 
 def _expand(g: Any, kept: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
@@ -138,54 +136,35 @@ def _expand(g: Any, kept: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray
     return out
 
 
-def _flip(x: Any, transpose: bool) -> Any:
-    return x.swapaxes(-1, -2) if transpose else x
-
-
 def _matmul_grad_a(g: Any, b: Any, attrs: dict | None) -> Any:
-    """MatMul's rule for its first input, C = op(A) op(B): Ā = Ḡ op(B)ᵀ, or its transpose when A is
-    transposed (before summing broadcast batch dims)."""
+    """MatMul's rule for its first input, C = op(A) op(B) (op transposes when ``ta``/``tb``): Ā = Ḡ op(B)ᵀ,
+    or op(B) Ḡᵀ when A is transposed (before summing broadcast batch dims)."""
     ta, tb = (attrs["ta"], attrs["tb"]) if attrs else (False, False)
-    return _flip(g, False) @ _flip(b, not tb) if not ta else _flip(b, tb) @ _flip(g, True)
+    if ta:
+        return (b.swapaxes(-1, -2) if tb else b) @ g.swapaxes(-1, -2)
+    return g @ (b if tb else b.swapaxes(-1, -2))
 
 
 def _matmul_grad_b(g: Any, a: Any, attrs: dict | None) -> Any:
-    """MatMul's rule for its second input: B̄ = op(A)ᵀ Ḡ, or its transpose when B is transposed."""
+    """MatMul's rule for its second input: B̄ = op(A)ᵀ Ḡ, or Ḡᵀ op(A) when B is transposed."""
     ta, tb = (attrs["ta"], attrs["tb"]) if attrs else (False, False)
-    return _flip(a, not ta) @ g if not tb else _flip(g, True) @ _flip(a, ta)
+    if tb:
+        return g.swapaxes(-1, -2) @ (a.swapaxes(-1, -2) if ta else a)
+    return (a if ta else a.swapaxes(-1, -2)) @ g
 
 
 def _solve_triangular_grad_b(g: Any, a: Any, attrs: dict) -> Any:
     """SolveTriangular's rule for the right-hand side, X = op(A)⁻¹ B: B̄ = op(A)⁻ᵀ X̄."""
-    from ..backend.linalg import solve_triangular
-
     return solve_triangular(a, g, attrs["lower"], not attrs["trans"], attrs["unit"])
 
 
-def _solve_triangular_grad_a(g: Any, a: Any, x: Any, attrs: dict, a_shape: tuple, b_shape: tuple) -> Any:
+def _solve_triangular_grad_a(g: Any, a: Any, x: Any, attrs: dict, a_shape: tuple[int, ...]) -> Any:
     """SolveTriangular's rule for the matrix: Ā = -B̄ Xᵀ (transposed when A is), masked to A's triangle."""
-    lower, trans, unit = attrs["lower"], attrs["trans"], attrs["unit"]
+    lower, unit = attrs["lower"], attrs["unit"]
     gb = _solve_triangular_grad_b(g, a, attrs)
-    gm = -(x @ gb.swapaxes(-1, -2)) if trans else -(gb @ x.swapaxes(-1, -2))
+    gm = -(x @ gb.swapaxes(-1, -2)) if attrs["trans"] else -(gb @ x.swapaxes(-1, -2))
     k = (-1 if lower else 1) if unit else 0
-    return _sum_to(np.tril(gm, k) if lower else np.triu(gm, k), a_shape)
-
-
-def _diagonal_scatter(g: Any, shape: tuple[int, ...], attrs: dict) -> Any:
-    """Diagonal's rule: g placed on the diagonal of zeros of the input's shape."""
-    from .ops.shape import DiagonalScatter
-
-    return DiagonalScatter.forward(g, shape, **attrs)
-
-
-def _getitem_back(g: Any, attrs: dict, shape: tuple[int, ...]) -> np.ndarray:
-    """The gradient of ``x[key]``: zeros of x's shape with g added at key (repeated indices add up)."""
-    z = np.zeros(shape, dtype=np.result_type(g))
-    if attrs["basic"]:
-        z[attrs["key"]] = g
-    else:
-        np.add.at(z, attrs["key"], g)
-    return z
+    return _sum_to_array(np.tril(gm, k) if lower else np.triu(gm, k), a_shape)
 
 
 def _tensor_rule(op: type[Op], attrs: dict | None) -> Callable:
@@ -224,13 +203,13 @@ class CompiledFunction:
     __slots__ = ("fn", "num_ops", "num_inputs", "source", "op_names")
 
     def __init__(self, ops: list, sources: list, attrs: list, consts: list, shapes: list, in_shapes: list,
-                 num_inputs: int) -> None:
+                 in_float: list, num_inputs: int) -> None:
         self.num_ops, self.num_inputs = len(ops), num_inputs
         self.op_names = [op.__name__ for op in ops]
-        namespace: dict[str, Any] = {"_np": np, "_arr": np.asarray, "_sum_to": _sum_to, "_expand": _expand,
-                                     "_getitem_back": _getitem_back, "_sigmoid": _sigmoid_array(),
+        namespace: dict[str, Any] = {"_np": np, "_arr": np.asarray, "_sum_to": _sum_to_array, "_expand": _expand,
+                                     "_index_scatter": IndexScatter.forward, "_sigmoid": _sigmoid_array,
                                      "_matmul_grad_a": _matmul_grad_a, "_matmul_grad_b": _matmul_grad_b,
-                                     "_diagonal_scatter": _diagonal_scatter,
+                                     "_diagonal_scatter": DiagonalScatter.forward,
                                      "_solve_triangular_grad_a": _solve_triangular_grad_a,
                                      "_solve_triangular_grad_b": _solve_triangular_grad_b}
         for k, c in enumerate(consts):
@@ -260,31 +239,26 @@ class CompiledFunction:
         for i in range(last, -1, -1):
             op, src, a = ops[i], sources[i], attrs[i]
             args = [var(t) for t in src]
-            needs = tuple(kind != _CONST and is_float for (kind, _), is_float in zip(src, in_shapes[i][1]))
+            needs = tuple(kind != _CONST and is_float for (kind, _), is_float in zip(src, in_float[i]))
             if not any(needs) or getattr(op, "no_gradient", False):
                 continue
             body = []
             templates = _BACKWARD.get(op.__name__) if op.__module__.startswith(__package__) else None
             if op.__name__ == "GetItem" and src[0][0] == _INPUT and templates is not None:
-                # a slice of x (a model's site in the flat vector): add the gradient into gx where it was read
+                # a slice of an input (a model's site in the flat vector): add the gradient where it was read
                 gx = "g" + var(src[0])
                 body.append(f"{gx}[A{i}['key']] += g{i}" if a["basic"] else f"_np.add.at({gx}, A{i}['key'], g{i})")
             elif templates is not None:
-                for j, (t_src, need) in enumerate(zip(src, needs)):
-                    if not need:
+                for j, shape in enumerate(in_shapes[i]):
+                    namespace[f"S{i}_{j}"] = shape
+                if op.__name__ == "Sum":  # the input's shape with the summed axes as 1s
+                    namespace[f"K{i}"] = tuple(1 if d in a["axes"] else n for d, n in enumerate(in_shapes[i][0]))
+                for j, (t_src, need, template) in enumerate(zip(src, needs, templates)):
+                    if not need or template is None:  # no gradient asked for, or none defined (Where's condition)
                         continue
-                    namespace[f"S{i}_{j}"] = in_shapes[i][0][j]
-                    if op.__name__ == "Sum":  # the input's shape with the summed axes as 1s
-                        namespace[f"K{i}"] = tuple(1 if d in a["axes"] else n
-                                                   for d, n in enumerate(in_shapes[i][0][0]))
-                    namespace[f"S{i}_0"] = in_shapes[i][0][0]
-                    if len(src) > 1:
-                        namespace[f"S{i}_1"] = in_shapes[i][0][1]
-                    if templates[j] is None:  # an input without a gradient (Where's condition)
-                        continue
-                    expr = templates[j].format(g=f"g{i}", a=args[0], b=args[-1], o=f"v{i}", A=f"A{i}",
-                                               S0=f"S{i}_0", S1=f"S{i}_1", K=f"K{i}", **_numbered(args))
-                    if op.__name__ in _ELEMENTWISE_BROADCAST and in_shapes[i][0][j] != shapes[i]:
+                    expr = template.format(g=f"g{i}", a=args[0], b=args[-1], o=f"v{i}", A=f"A{i}", S0=f"S{i}_0",
+                                           S1=f"S{i}_1", K=f"K{i}", **_numbered(args))
+                    if op.__name__ in _ELEMENTWISE_BROADCAST and in_shapes[i][j] != shapes[i]:
                         expr = f"_sum_to({expr}, S{i}_{j})"
                     body.append(_accumulate(var(t_src), expr))
             else:
@@ -333,12 +307,6 @@ def _accumulate(target: str, expr: str) -> str:
     return f"_e = {expr}; {g} = _e if {g} is None else {g} + _e"
 
 
-def _sigmoid_array() -> Callable:
-    from .ops.elementwise import _sigmoid_array as sigmoid
-
-    return sigmoid
-
-
 def trace_compile(fn: Callable[[], Tensor], inputs: list[Tensor]) -> CompiledFunction:
     """Trace ``fn()`` (a scalar function of the tensors ``inputs``, which must require grad) and return its
     compiled value and gradients in the inputs: ``compiled(*arrays) -> (value, (grad per input))``. Raises
@@ -349,16 +317,15 @@ def trace_compile(fn: Callable[[], Tensor], inputs: list[Tensor]) -> CompiledFun
     previous = set_tracing(True)
     watch_before = _backend_random.draw_watch
     draws: list[str] = []
-    _backend_random.draw_watch = draws
+    _backend_random.draw_watch = draws  # every random draw hands out a generator through as_generator
     try:
         with _watch_value_reads(reads):
             out = fn()
     finally:
         set_tracing(previous)
         _backend_random.draw_watch = watch_before
-    notes = trace_notes + draws
-    if notes:
-        raise NotCompilable(f"the function makes {notes[0]} that a replay cannot repeat")
+    if draws:
+        raise NotCompilable(f"the function makes {draws[0]} that a replay cannot repeat")
     if reads:
         raise NotCompilable(f"the function reads the value of a tensor that depends on its input "
                             f"({reads[0]}), so its graph may change with the input")
@@ -380,7 +347,7 @@ def trace_compile(fn: Callable[[], Tensor], inputs: list[Tensor]) -> CompiledFun
     if order[-1] is not out:
         raise NotCompilable("internal: the output is not the last recorded node")
     position = {id(t): i for i, t in enumerate(order)}
-    ops, sources, attrs, consts, shapes, in_shapes = [], [], [], [], [], []
+    ops, sources, attrs, consts, shapes, in_shapes, in_float = [], [], [], [], [], [], []
     const_index: dict[int, int] = {}
     for t in order:
         node = t._node
@@ -399,9 +366,9 @@ def trace_compile(fn: Callable[[], Tensor], inputs: list[Tensor]) -> CompiledFun
         sources.append(tuple(src))
         attrs.append(node.attrs)
         shapes.append(tuple(t.data.shape))
-        in_shapes.append(([tuple(inp.data.shape) for inp in node.inputs],
-                          [inp.data.dtype.kind in "fc" for inp in node.inputs]))
-    return CompiledFunction(ops, sources, attrs, consts, shapes, in_shapes, len(inputs))
+        in_shapes.append([tuple(inp.data.shape) for inp in node.inputs])
+        in_float.append([inp.data.dtype.kind in "fc" for inp in node.inputs])
+    return CompiledFunction(ops, sources, attrs, consts, shapes, in_shapes, in_float, len(inputs))
 
 
 def compile_value_and_grad(fn: Callable[[Tensor], Tensor], x0: np.ndarray) -> CompiledValueAndGrad:

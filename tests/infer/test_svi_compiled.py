@@ -104,7 +104,7 @@ def test_data_changed_in_place_is_seen():
     svi = SVI(regression, AutoNormal(regression), Adam(lr=0.05), Trace_ELBO(), rng_seed=0, jit_compile=True)
     svi.step(X, y)
     svi.step(X, y)
-    first = svi._compiled[0]
+    first = svi._compiled.fn
     y.data[:] += 1.0  # the same tensor, new values: the replay must not use the old ones
     svi.step(X, y)
-    assert svi._compiled[0] is not first
+    assert svi._compiled.fn is not first

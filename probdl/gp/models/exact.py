@@ -57,10 +57,11 @@ class GPRegression(GPModel):
         return fit_module(self, lambda: -self.log_marginal_likelihood(), method, num_steps,
                           who=f"{type(self).__name__}.fit")
 
-    def _factor(self) -> Tensor:
+    def _factor(self, grow: bool = True) -> Tensor:
+        """The Cholesky factor of K(X, X) + σ² I (jitter grown when needed unless ``grow=False``)."""
         n = self.X.shape[0]
         return jittered_cholesky(self.kernel(self.X) + self.noise * eye(n, dtype=self.X.dtype), self.jitter,
-                                 type(self).__name__)
+                                 type(self).__name__, grow=grow)
 
     def predict(self, Xnew: Any, full_cov: bool = False, noiseless: bool = True) -> tuple[Tensor, Tensor]:
         """Mean and variance (``full_cov=False``, shape (m,)) or covariance ((m, m)) of the posterior of f at
@@ -95,7 +96,5 @@ class GPRegression(GPModel):
         integrate the hyperparameters out. The jitter is not grown here: a covariance that is not positive
         definite raises ``LinAlgError``, which NUTS treats as a rejected (divergent) point."""
         with self.sample_hyperparameters():
-            n = self.X.shape[0]
-            L = jittered_cholesky(self.kernel(self.X) + self.noise * eye(n, dtype=self.X.dtype), self.jitter,
-                                  type(self).__name__, grow=False)
-            return sample("y", MultivariateNormal(self._mean(self.X), scale_tril=L), obs=self.y)
+            return sample("y", MultivariateNormal(self._mean(self.X), scale_tril=self._factor(grow=False)),
+                          obs=self.y)

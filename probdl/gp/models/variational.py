@@ -93,10 +93,14 @@ class VariationalSparseGP(GPModel):
         Luu = jittered_cholesky(self.kernel(self.Xu), self.jitter, f"{type(self).__name__}: K_uu")
         return T.solve_triangular(Luu, self.kernel(self.Xu, X), lower=True)
 
+    def _q_scaled(self, A: Tensor) -> Tensor:
+        """L_Sᵀ A, so that Aᵀ S A = (L_Sᵀ A)ᵀ (L_Sᵀ A) (S = L_S L_Sᵀ, diagonal for mean field)."""
+        return self.q_scale_tril.mT @ A if self.variational == "full" else self.q_scale.unsqueeze(-1) * A
+
     def _marginals(self, X: Tensor) -> tuple[Tensor, Tensor]:
         A = self._projection(X)
         mean = self._mean(X) + A.mT @ self.q_mu
-        SA = self.q_scale_tril.mT @ A if self.variational == "full" else self.q_scale.unsqueeze(-1) * A
+        SA = self._q_scaled(A)
         var = T.clip(self.kernel.Kdiag(X) - (A * A).sum(0) + (SA * SA).sum(0), 1e-300, None)
         return mean, var
 
@@ -157,7 +161,7 @@ class VariationalSparseGP(GPModel):
         if not full_cov:
             return self._marginals(Xnew)
         A = self._projection(Xnew)
-        SA = self.q_scale_tril.mT @ A if self.variational == "full" else self.q_scale.unsqueeze(-1) * A
+        SA = self._q_scaled(A)
         return self._mean(Xnew) + A.mT @ self.q_mu, self.kernel(Xnew) - A.mT @ A + SA.mT @ SA
 
     def predict_y(self, Xnew: Any) -> tuple[Tensor, Tensor]:

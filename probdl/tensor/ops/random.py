@@ -11,7 +11,7 @@ import numpy as np
 
 from ...backend import as_generator, device_of, get_default_dtype, to_device
 from ...backend.random import generator_for_replay
-from ..autograd import Node, Op, is_tracing, trace_notes
+from ..autograd import Node, Op, is_tracing
 from .base import Tensor, constant
 
 __all__ = ["normal", "uniform", "gamma", "beta", "poisson", "binomial", "categorical", "multinomial",
@@ -53,8 +53,6 @@ def standard_normal_like(shape: tuple[int, ...], like: Tensor, rng: Any = None) 
 
 
 def _out(a: Any, dtype: Any, device: Any) -> Tensor:
-    if is_tracing():
-        trace_notes.append("a random draw")
     a = np.asarray(a)
     if dtype is not None:
         a = a.astype(dtype, copy=False)
