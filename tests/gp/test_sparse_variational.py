@@ -146,3 +146,16 @@ def test_bad_input():
         VariationalSparseGP(X, Y, gk.RBF(), lik.Bernoulli(), Xu=X[:3])  # y is not 0/1
     with pytest.raises(ValueError, match="L-BFGS-B needs the full batch"):
         VariationalSparseGP(X, Y, gk.RBF(), lik.Gaussian(), Xu=X[:3]).fit(optimizer="lbfgs", batch_size=10)
+
+
+def test_compiled_svi_steps_of_a_variational_gp_are_the_eager_ones():
+    X2, y2 = make_moons(100, noise=0.25, random_state=0)
+    losses = {}
+    for jit in (True, False):
+        gp = VariationalSparseGP(X2, y2, gk.RBF(), lik.Bernoulli(), Xu=X2[::10].copy())
+        svi = SVI(gp.model, gp.guide, pd.optim.Adam(lr=0.02), TraceMeanField_ELBO(), rng_seed=0, jit_compile=jit)
+        losses[jit] = [svi.step() for _ in range(20)]
+        if jit:
+            assert svi.why_not_compiled is None  # full batch: nothing the replay cannot repeat
+        pd.clear_param_store()
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-10)
