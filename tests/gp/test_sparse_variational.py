@@ -152,10 +152,10 @@ def test_compiled_svi_steps_of_a_variational_gp_are_the_eager_ones():
     X2, y2 = make_moons(100, noise=0.25, random_state=0)
     losses = {}
     for jit in (True, False):
+        pd.clear_param_store()
         gp = VariationalSparseGP(X2, y2, gk.RBF(), lik.Bernoulli(), Xu=X2[::10].copy())
         svi = SVI(gp.model, gp.guide, pd.optim.Adam(lr=0.02), TraceMeanField_ELBO(), rng_seed=0, jit_compile=jit)
         losses[jit] = [svi.step() for _ in range(20)]
         if jit:
             assert svi.why_not_compiled is None  # full batch: nothing the replay cannot repeat
-        pd.clear_param_store()
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-10)
