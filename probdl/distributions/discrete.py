@@ -97,9 +97,9 @@ class Bernoulli(_Discrete):
         return self._draw(u < self.probs.numpy())
 
     def log_prob(self, value: Any) -> Tensor:
-        x = self._value(value)
-        # x log p + (1 - x) log(1 - p), each term dropped where its weight is 0 (so p = 1, x = 1 gives 0, not NaN)
-        return (_weighted(x, T.log_sigmoid(self.logits)) + _weighted(1 - x, T.log_sigmoid(-self.logits)))
+        # x log p + (1 - x) log(1 - p) = x l - softplus(l), each term dropped where its weight is 0 (so p = 1,
+        # x = 1 gives 0, not NaN)
+        return T.bernoulli_log_likelihood(self.logits, self._value(value))
 
     def entropy(self) -> Tensor:
         p = self.probs

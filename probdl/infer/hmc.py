@@ -48,6 +48,7 @@ from .hmc_util import (
     WelfordCovariance,
     find_reasonable_step_size,
     leapfrog,
+    leapfrog_unguarded,
     warmup_windows,
 )
 from .initialization import init_to_uniform, init_to_value
@@ -428,10 +429,19 @@ class _Tree(NamedTuple):
     diverging: bool
 
 
-def _no_u_turn(metric: Metric, r_a: np.ndarray, r_b: np.ndarray, rho: np.ndarray) -> bool:
-    """Betancourt's generalized criterion: the trajectory with momentum sum ρ and end momenta r_a, r_b keeps
-    going while ρ·M⁻¹r_a > 0 and ρ·M⁻¹r_b > 0."""
-    return float(rho @ metric.velocity(r_a)) > 0.0 and float(rho @ metric.velocity(r_b)) > 0.0
+def _no_u_turn(rho: np.ndarray, v_a: np.ndarray, v_b: np.ndarray) -> bool:
+    """Betancourt's generalized criterion: the trajectory with momentum sum ρ and end velocities v_a = M⁻¹r_a,
+    v_b = M⁻¹r_b keeps going while ρ·v_a > 0 and ρ·v_b > 0."""
+    return float(rho @ v_a) > 0.0 and float(rho @ v_b) > 0.0
+
+
+def _log_add_exp(a: float, b: float) -> float:
+    """log(e^a + e^b) on floats (np.logaddexp costs a ufunc call on scalars)."""
+    if a < b:
+        a, b = b, a
+    if b == -math.inf or a == math.inf:
+        return a
+    return a + math.log1p(math.exp(b - a))
 
 
 class NUTS(HMC):
@@ -453,8 +463,8 @@ class NUTS(HMC):
         self.num_steps = None
 
     def _leaf(self, metric: Metric, point: IntegratorState, eps: float, h0: float) -> _Tree:
-        new = leapfrog(self.potential, metric, point, eps)
-        h = new.potential_energy + metric.kinetic(new.r)
+        new = leapfrog_unguarded(self.potential, metric, point, eps)
+        h = new.potential_energy + 0.5 * float(new.r @ new.velocity)
         if not math.isfinite(h):
             h = math.inf
         delta = h - h0
@@ -474,22 +484,27 @@ class NUTS(HMC):
         num_steps, sum_accept = inner.num_steps + outer.num_steps, inner.sum_accept + outer.sum_accept
         if not outer.valid:
             return outer._replace(num_steps=num_steps, sum_accept=sum_accept)
-        log_weight = float(np.logaddexp(inner.log_weight, outer.log_weight))
+        log_weight = _log_add_exp(inner.log_weight, outer.log_weight)
         # uniform progressive sampling: the outer half's proposal with probability w_outer / (w_inner + w_outer)
         take_outer = rng.random() < math.exp(outer.log_weight - log_weight)
         proposal, proposal_energy = ((outer.proposal, outer.proposal_energy) if take_outer
                                      else (inner.proposal, inner.proposal_energy))
         rho = inner.rho + outer.rho
-        valid = (_no_u_turn(metric, inner.first.r, outer.last.r, rho)
-                 and _no_u_turn(metric, inner.first.r, outer.first.r, inner.rho + outer.first.r)
-                 and _no_u_turn(metric, inner.last.r, outer.last.r, outer.rho + inner.last.r))
+        valid = (_no_u_turn(rho, inner.first.velocity, outer.last.velocity)
+                 and _no_u_turn(inner.rho + outer.first.r, inner.first.velocity, outer.first.velocity)
+                 and _no_u_turn(outer.rho + inner.last.r, inner.last.velocity, outer.last.velocity))
         return _Tree(inner.first, outer.last, proposal, proposal_energy, log_weight, rho, num_steps, sum_accept,
                      valid, False)
 
     def _transition(self, state: HMCState, metric: Metric) -> HMCState:
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging trajectory overflows: reported as such
+            return self._nuts_transition(state, metric)
+
+    def _nuts_transition(self, state: HMCState, metric: Metric) -> HMCState:
         rng, eps = state.rng, state.step_size
-        start = IntegratorState(state.z, metric.sample_momentum(rng), state.potential_energy, state.grad)
-        h0 = start.potential_energy + metric.kinetic(start.r)
+        r0 = metric.sample_momentum(rng)
+        start = IntegratorState(state.z, r0, state.potential_energy, state.grad, metric.velocity(r0))
+        h0 = start.potential_energy + 0.5 * float(r0 @ start.velocity)
         left = right = start
         proposal, proposal_energy = start, h0
         log_weight, rho = 0.0, start.r
@@ -507,17 +522,17 @@ class NUTS(HMC):
             # biased progressive sampling: a heavier new subtree always wins
             if sub.log_weight > log_weight or rng.random() < math.exp(sub.log_weight - log_weight):
                 proposal, proposal_energy = sub.proposal, sub.proposal_energy
-            log_weight = float(np.logaddexp(log_weight, sub.log_weight))
+            log_weight = _log_add_exp(log_weight, sub.log_weight)
             old_rho, rho = rho, rho + sub.rho
             if forward:
-                keep = (_no_u_turn(metric, left.r, sub.last.r, rho)
-                        and _no_u_turn(metric, left.r, sub.first.r, old_rho + sub.first.r)
-                        and _no_u_turn(metric, right.r, sub.last.r, sub.rho + right.r))
+                keep = (_no_u_turn(rho, left.velocity, sub.last.velocity)
+                        and _no_u_turn(old_rho + sub.first.r, left.velocity, sub.first.velocity)
+                        and _no_u_turn(sub.rho + right.r, right.velocity, sub.last.velocity))
                 right = sub.last
             else:
-                keep = (_no_u_turn(metric, sub.last.r, right.r, rho)
-                        and _no_u_turn(metric, sub.last.r, left.r, sub.rho + left.r)
-                        and _no_u_turn(metric, sub.first.r, right.r, old_rho + sub.first.r))
+                keep = (_no_u_turn(rho, sub.last.velocity, right.velocity)
+                        and _no_u_turn(sub.rho + left.r, sub.last.velocity, left.velocity)
+                        and _no_u_turn(old_rho + sub.first.r, sub.first.velocity, right.velocity))
                 left = sub.last
             if not keep:
                 break

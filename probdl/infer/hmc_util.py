@@ -21,8 +21,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg
 
-__all__ = ["Metric", "PotentialFn", "IntegratorState", "leapfrog", "find_reasonable_step_size", "DualAveraging",
-           "WelfordCovariance", "warmup_windows", "regularize"]
+__all__ = ["Metric", "PotentialFn", "IntegratorState", "leapfrog", "leapfrog_unguarded", "find_reasonable_step_size",
+           "DualAveraging", "WelfordCovariance", "warmup_windows", "regularize"]
 
 PotentialFn = Callable[[np.ndarray], tuple[float, np.ndarray]]
 """z -> (U(z), ∇U(z)) on flat float64 vectors."""
@@ -68,26 +68,35 @@ class Metric:
 
 
 class IntegratorState(NamedTuple):
-    """A point of the trajectory: position, momentum, potential energy and its gradient."""
+    """A point of the trajectory: position, momentum, potential energy and its gradient, and (when known) the
+    velocity M⁻¹ r, which the kinetic energy and the U-turn criterion both read."""
 
     z: np.ndarray
     r: np.ndarray
     potential_energy: float
     grad: np.ndarray
+    velocity: np.ndarray | None = None
 
 
 def leapfrog(potential_fn: PotentialFn, metric: Metric, state: IntegratorState, step_size: float) -> IntegratorState:
     """One velocity-Verlet step: r ← r - ε/2 ∇U(z); z ← z + ε M⁻¹ r; r ← r - ε/2 ∇U(z) (Neal 2011, eq. 5.18-5.20).
 
     A negative ``step_size`` integrates backwards in time. A non-finite potential is returned as it is (the
-    caller treats the point as divergent)."""
-    half = 0.5 * step_size
+    caller treats the point as divergent). The new state carries its velocity M⁻¹ r."""
     with np.errstate(over="ignore", invalid="ignore"):
-        r = state.r - half * state.grad
-        z = state.z + step_size * metric.velocity(r)
-        u, grad = potential_fn(z)
-        r = r - half * grad
-    return IntegratorState(z, r, u, grad)
+        return leapfrog_unguarded(potential_fn, metric, state, step_size)
+
+
+def leapfrog_unguarded(potential_fn: PotentialFn, metric: Metric, state: IntegratorState,
+                       step_size: float) -> IntegratorState:
+    """:func:`leapfrog` for a caller that has already silenced NumPy's overflow warnings (a divergence
+    overflows by design): NUTS, once per transition instead of once per step."""
+    half = 0.5 * step_size
+    r = state.r - half * state.grad
+    z = state.z + step_size * metric.velocity(r)
+    u, grad = potential_fn(z)
+    r = r - half * grad
+    return IntegratorState(z, r, u, grad, metric.velocity(r))
 
 
 def _energy(state: IntegratorState, metric: Metric) -> float:

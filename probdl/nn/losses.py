@@ -166,10 +166,10 @@ def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None
                                      pos_weight: Any = None) -> Tensor:
     """-[w⁺ y log σ(x) + (1 - y) log σ(-x)], computed stably from logits x."""
     x, y = _pair("binary_cross_entropy_with_logits", input, target)
-    pos = y * T.log_sigmoid(x)
-    if pos_weight is not None:
-        pos = pos * pos_weight
-    loss = -(pos + (1 - y) * T.log_sigmoid(-x))
+    if pos_weight is None:  # one fused op: y x - softplus(x)
+        loss = -T.bernoulli_log_likelihood(x, y)
+    else:
+        loss = -(y * T.log_sigmoid(x) * pos_weight + (1 - y) * T.log_sigmoid(-x))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")

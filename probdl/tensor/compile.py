@@ -45,7 +45,7 @@ from ..backend import random as _backend_random
 from ..backend.linalg import solve_triangular
 from .autograd import Op, no_grad, set_tracing
 from .ops.base import _sum_to_array
-from .ops.elementwise import _sigmoid_array
+from .ops.elementwise import _sigmoid_array, _softplus_array
 from .ops.indexing import IndexScatter
 from .ops.shape import DiagonalScatter
 from .tensor import Tensor
@@ -106,6 +106,7 @@ _FORWARD = {
     "Transpose": "{a}.transpose({A}['axes'])", "Tril": "_np.tril({a}, {A}['k'])", "Triu": "_np.triu({a}, {A}['k'])",
     "Where": "_np.where({x0}, {x1}, {x2})",
     "Sum": "_np.add.reduce({a}, axis={A}['axes'], keepdims={A}['keepdims'])",
+    "Sigmoid": "_sigmoid({a})", "Softplus": "_softplus({a})",
 }
 _BACKWARD = {  # op name -> one template per input
     "Add": ("{g}", "{g}"), "Sub": ("{g}", "-{g}"), "Mul": ("{g} * {b}", "{g} * {a}"),
@@ -114,7 +115,7 @@ _BACKWARD = {  # op name -> one template per input
     "Sqrt": ("{g} / (2 * {o})",), "Square": ("{g} * (2 * {a})",), "Tanh": ("{g} * (1 - {o} * {o})",),
     "Sigmoid": ("{g} * ({o} * (1 - {o}))",), "Softplus": ("{g} * _sigmoid({a})",),
     "PowScalar": ("{g} * ({A}['p'] * {a} ** ({A}['p'] - 1))",),
-    "Reshape": ("{g}.reshape({S0})",), "Sum": ("_expand({g}, {K}, {S0})",),
+    "Reshape": ("{g}.reshape({S0})",), "Sum": ("_expand({g}, {K}, {S0})",),  # _filled for a full sum
     "GetItem": ("_index_scatter({g}, {A}['key'], {A}['basic'], {S0})",),
     "Transpose": ("{g}.transpose(_np.argsort({A}['axes']))",), "Tril": ("_np.tril({g}, {A}['k'])",),
     "Triu": ("_np.triu({g}, {A}['k'])",),
@@ -125,14 +126,23 @@ _BACKWARD = {  # op name -> one template per input
                         "_sum_to(_solve_triangular_grad_b({g}, {a}, {A}), {S1})"),
     "IndexScatter": ("{g}[{A}['key']]",),
     "DiagonalScatter": ("_np.diagonal({g}, {A}['offset'], {A}['axis1'], {A}['axis2'])",),
+    "BernoulliLogLikelihood": ("{g} * ({b} - _sigmoid({a}))", "{g} * {a}"),
 }
-_ELEMENTWISE_BROADCAST = {"Add", "Sub", "Mul", "Div", "Where"}  # templates whose input gradients may need _sum_to
+# templates whose input gradients may need summing down to a broadcast input's shape
+_ELEMENTWISE_BROADCAST = {"Add", "Sub", "Mul", "Div", "Where", "BernoulliLogLikelihood"}
 
 
 def _expand(g: Any, kept: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
     """The gradient of a sum: g (with the summed axes kept as 1s: ``kept``) copied over ``shape``."""
     out = np.empty(shape, dtype=np.result_type(g))
     out[...] = np.reshape(g, kept)
+    return out
+
+
+def _filled(g: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """The gradient of a sum over every axis: the scalar g copied over ``shape``."""
+    out = np.empty(shape, dtype)
+    out.fill(g)
     return out
 
 
@@ -195,55 +205,175 @@ def _tensor_rule(op: type[Op], attrs: dict | None) -> Callable:
     return rule
 
 
+class _Recording:
+    """The recorded graph as parallel lists, one entry per node in creation order: ``ops`` (Op classes),
+    ``sources`` (per input: (kind, index) with kind ``_INPUT``, ``_NODE`` or ``_CONST``), ``attrs``,
+    ``shapes`` and ``dtypes`` of the outputs, ``in_shapes``/``in_dtypes``/``in_float`` per input; ``consts``
+    the constant arrays; ``output`` the node whose value is the result; ``input_shapes``/``input_dtypes``
+    those of the inputs."""
+
+    __slots__ = ("ops", "sources", "attrs", "shapes", "dtypes", "in_shapes", "in_dtypes", "in_float", "consts",
+                 "num_inputs", "input_shapes", "input_dtypes", "output")
+
+    def __init__(self, inputs: list[Tensor]) -> None:
+        self.ops, self.sources, self.attrs, self.shapes, self.dtypes = [], [], [], [], []
+        self.in_shapes, self.in_dtypes, self.in_float, self.consts = [], [], [], []
+        self.num_inputs, self.output = len(inputs), -1
+        self.input_shapes = [tuple(t.data.shape) for t in inputs]
+        self.input_dtypes = [t.data.dtype for t in inputs]
+
+
+def _is_const(rec: _Recording, src: tuple, value: float) -> bool:
+    """Whether ``src`` is a constant equal to ``value`` everywhere."""
+    return src[0] == _CONST and bool(np.all(rec.consts[src[1]] == value))
+
+
+def _identity_input(rec: _Recording, i: int) -> int | None:
+    """Which input of node ``i`` its output equals, when the node is an identity: x + 0, x - 0, x * 1, x / 1,
+    a reshape to the same shape, a sum over no axes, or a Where whose condition is a constant all True or all
+    False; the input must have the output's shape and dtype. None otherwise."""
+    name, src, a = rec.ops[i].__name__, rec.sources[i], rec.attrs[i]
+    candidates: list[int] = []
+    if name == "Add":
+        candidates = [j for j, k in ((0, 1), (1, 0)) if _is_const(rec, src[k], 0.0)]
+    elif name == "Sub" and _is_const(rec, src[1], 0.0):
+        candidates = [0]
+    elif name == "Mul":
+        candidates = [j for j, k in ((0, 1), (1, 0)) if _is_const(rec, src[k], 1.0)]
+    elif name == "Div" and _is_const(rec, src[1], 1.0):
+        candidates = [0]
+    elif name == "Reshape" or (name == "Sum" and a["axes"] == ()):
+        candidates = [0]
+    elif name == "Where" and src[0][0] == _CONST:
+        cond = rec.consts[src[0][1]]
+        candidates = [1] if np.all(cond) else [2] if not np.any(cond) else []
+    for j in candidates:
+        if rec.in_shapes[i][j] == rec.shapes[i] and rec.in_dtypes[i][j] == rec.dtypes[i]:
+            return j
+    return None
+
+
+def _simplify(rec: _Recording) -> list[int]:
+    """Rewrite ``rec`` in place so that its replay does less, and return the indices of the nodes the output
+    still needs, in order. Identities (see :func:`_identity_input`) and double negations are bypassed: their
+    consumers read the original value. Nodes nothing needs are dropped. Every rewrite is exact: the replay's
+    values are those of the eager function to the last bit (so NUTS draws agree with and without compiling).
+    A model's log density is full of these (a Normal(0, 1) prior subtracts 0 and divides by 1; a site's log
+    probability is summed once per plate and once more for the site), and each costs a NumPy call per replay.
+
+    Folding reads constants' values at trace time: a constant array later changed in place to something other
+    than 0 or 1 would not be seen (model data and frozen parameters are not changed during a replay's life)."""
+    alias: dict[int, tuple] = {}  # node -> the value that replaces it
+
+    def resolve(t: tuple) -> tuple:
+        return alias.get(t[1], t) if t[0] == _NODE else t
+
+    for i, op in enumerate(rec.ops):
+        src = rec.sources[i] = tuple(resolve(t) for t in rec.sources[i])
+        if i == rec.output or not op.__module__.startswith(__package__):
+            continue
+        j = _identity_input(rec, i)
+        if j is not None:
+            alias[i] = src[j]
+        elif op.__name__ == "Neg" and src[0][0] == _NODE and rec.ops[src[0][1]].__name__ == "Neg":
+            alias[i] = rec.sources[src[0][1]][0]
+    live, stack = set(), [rec.output]
+    while stack:
+        i = stack.pop()
+        if i not in live:
+            live.add(i)
+            stack.extend(ref for kind, ref in rec.sources[i] if kind == _NODE)
+    return sorted(live)
+
+
 class CompiledFunction:
     """``f(*arrays) -> (value, (gradient per input))`` by replaying a recorded graph as generated straight-line
-    Python (see the module docstring). ``num_ops`` is the number of recorded ops; ``source`` the generated code;
-    ``num_inputs`` how many arrays it takes."""
+    Python (see the module docstring). ``num_ops`` is the number of ops the replay runs forward (recorded ones
+    less those :func:`_simplify` removed); ``source`` the generated code; ``num_inputs`` how many arrays it
+    takes.
+
+    The backward is laid out at compile time: which nodes receive a gradient, and from how many consumers, is
+    known from the graph, so each gradient is assigned once and summed into after, with no test at run time.
+    Only an op without an array template, whose Tensor-level rule may answer None, gets run-time tests."""
 
     __slots__ = ("fn", "num_ops", "num_inputs", "source", "op_names")
 
-    def __init__(self, ops: list, sources: list, attrs: list, consts: list, shapes: list, in_shapes: list,
-                 in_float: list, num_inputs: int) -> None:
-        self.num_ops, self.num_inputs = len(ops), num_inputs
-        self.op_names = [op.__name__ for op in ops]
+    def __init__(self, rec: _Recording) -> None:
+        order = _simplify(rec)
+        ops, sources, attrs, in_shapes = rec.ops, rec.sources, rec.attrs, rec.in_shapes
+        self.num_ops, self.num_inputs = len(order), rec.num_inputs
+        self.op_names = [ops[i].__name__ for i in order]
         namespace: dict[str, Any] = {"_np": np, "_arr": np.asarray, "_sum_to": _sum_to_array, "_expand": _expand,
+                                     "_filled": _filled,
                                      "_index_scatter": IndexScatter.forward, "_sigmoid": _sigmoid_array,
+                                     "_softplus": _softplus_array,
                                      "_matmul_grad_a": _matmul_grad_a, "_matmul_grad_b": _matmul_grad_b,
                                      "_diagonal_scatter": DiagonalScatter.forward,
                                      "_solve_triangular_grad_a": _solve_triangular_grad_a,
                                      "_solve_triangular_grad_b": _solve_triangular_grad_b}
-        for k, c in enumerate(consts):
+        for k, c in enumerate(rec.consts):
             namespace[f"c{k}"] = c
 
         def var(src: tuple) -> str:
             kind, ref = src
             return f"x{ref}" if kind == _INPUT else f"v{ref}" if kind == _NODE else f"c{ref}"
 
-        inputs = [f"x{k}" for k in range(num_inputs)]
+        def templates_of(op: type[Op], table: dict) -> Any:
+            return table.get(op.__name__) if op.__module__.startswith(__package__) else None
+
+        inputs = [f"x{k}" for k in range(rec.num_inputs)]
         lines = [f"def replay({', '.join(inputs)}):"]
-        for i, (op, src, a) in enumerate(zip(ops, sources, attrs)):
+        for i in order:
+            op, a = ops[i], attrs[i]
             namespace[f"A{i}"] = a
-            args = [var(t) for t in src]
-            template = _FORWARD.get(op.__name__) if op.__module__.startswith(__package__) else None
+            args = [var(t) for t in sources[i]]
+            template = templates_of(op, _FORWARD)
             if template is not None:
                 lines.append(f"    v{i} = " + template.format(a=args[0], b=args[-1], A=f"A{i}", **_numbered(args)))
             else:
                 namespace[f"F{i}"] = op.forward
                 call = f"F{i}({', '.join(args + ([f'**A{i}'] if a else []))})"
                 lines.append(f"    v{i} = _arr({call})")
-        last = len(ops) - 1
-        lines.extend(f"    g{name} = _np.zeros_like({name})" for name in inputs)
-        if last > 0:
-            lines.append("    " + " = ".join(f"g{i}" for i in range(last)) + " = None")
-        lines.append(f"    g{last} = _np.ones_like(v{last})")
-        for i in range(last, -1, -1):
+        last = rec.output
+
+        def needs_of(i: int) -> tuple[bool, ...]:
+            if getattr(ops[i], "no_gradient", False):
+                return (False,) * len(sources[i])
+            return tuple(kind != _CONST and is_float for (kind, _), is_float in zip(sources[i], rec.in_float[i]))
+
+        # gradients a Tensor-level rule may leave as None are tested at run time; the rest are laid out here
+        maybe_none = {ref for i in order if templates_of(ops[i], _BACKWARD) is None
+                      for (kind, ref), need in zip(sources[i], needs_of(i)) if need and kind == _NODE}
+        for k, name in enumerate(inputs):
+            namespace[f"IS{k}"], namespace[f"ID{k}"] = rec.input_shapes[k], rec.input_dtypes[k]
+            lines.append(f"    g{name} = _np.zeros(IS{k}, ID{k})")
+        if maybe_none:
+            lines.append("    " + " = ".join(f"g{i}" for i in sorted(maybe_none)) + " = None")
+        namespace["_seed"] = np.ones(rec.shapes[last], rec.dtypes[last])  # read only: no gradient is changed in place
+        lines.append(f"    g{last} = _seed")
+        has_grad = {last}
+
+        def accumulate(src: tuple, expr: str) -> str:
+            target = var(src)
+            if src[0] == _INPUT:
+                return f"g{target} = g{target} + ({expr})"
+            g = "g" + target[1:]
+            if src[1] in maybe_none:
+                has_grad.add(src[1])
+                return f"_e = {expr}; {g} = _e if {g} is None else {g} + _e"
+            if src[1] in has_grad:
+                return f"{g} = {g} + ({expr})"
+            has_grad.add(src[1])
+            return f"{g} = {expr}"
+
+        for i in reversed(order):
             op, src, a = ops[i], sources[i], attrs[i]
-            args = [var(t) for t in src]
-            needs = tuple(kind != _CONST and is_float for (kind, _), is_float in zip(src, in_float[i]))
-            if not any(needs) or getattr(op, "no_gradient", False):
+            needs = needs_of(i)
+            if i not in has_grad or not any(needs):
                 continue
+            args = [var(t) for t in src]
             body = []
-            templates = _BACKWARD.get(op.__name__) if op.__module__.startswith(__package__) else None
+            templates = templates_of(op, _BACKWARD)
             if op.__name__ == "GetItem" and src[0][0] == _INPUT and templates is not None:
                 # a slice of an input (a model's site in the flat vector): add the gradient where it was read
                 gx = "g" + var(src[0])
@@ -253,23 +383,31 @@ class CompiledFunction:
                     namespace[f"S{i}_{j}"] = shape
                 if op.__name__ == "Sum":  # the input's shape with the summed axes as 1s
                     namespace[f"K{i}"] = tuple(1 if d in a["axes"] else n for d, n in enumerate(in_shapes[i][0]))
+                    if rec.shapes[i] == ():
+                        namespace[f"D{i}"] = rec.in_dtypes[i][0]
+                        templates = ("_filled({g}, {S0}, D" + str(i) + ")",)
                 for j, (t_src, need, template) in enumerate(zip(src, needs, templates)):
                     if not need or template is None:  # no gradient asked for, or none defined (Where's condition)
                         continue
+                    if op.__name__ == "MatMul" and rec.shapes[i][:-2] + in_shapes[i][j][-2:] == in_shapes[i][j]:
+                        template = template[len("_sum_to("):template.rindex(", {S")]  # no broadcast batch dims
                     expr = template.format(g=f"g{i}", a=args[0], b=args[-1], o=f"v{i}", A=f"A{i}", S0=f"S{i}_0",
                                            S1=f"S{i}_1", K=f"K{i}", **_numbered(args))
-                    if op.__name__ in _ELEMENTWISE_BROADCAST and in_shapes[i][j] != shapes[i]:
-                        expr = f"_sum_to({expr}, S{i}_{j})"
-                    body.append(_accumulate(var(t_src), expr))
+                    if op.__name__ in _ELEMENTWISE_BROADCAST and in_shapes[i][j] != rec.shapes[i]:
+                        expr = _sum_to_code(expr, rec.shapes[i], in_shapes[i][j])
+                    body.append(accumulate(t_src, expr))
             else:
                 namespace[f"T{i}"] = _tensor_rule(op, a)
                 body.append(f"_t = T{i}([{', '.join(args)}], {needs!r}, v{i}, g{i})")
                 for j, (t_src, need) in enumerate(zip(src, needs)):
                     if need:
                         body.append(f"if _t[{j}] is not None:")
-                        body.append("    " + _accumulate(var(t_src), f"_t[{j}]"))
-            lines.append(f"    if g{i} is not None:")
-            lines.extend("        " + b for b in body)
+                        body.append("    " + accumulate(t_src, f"_t[{j}]"))
+            if i in maybe_none:
+                lines.append(f"    if g{i} is not None:")
+                lines.extend("        " + b for b in body)
+            else:
+                lines.extend("    " + b for b in body)
         lines.append(f"    return v{last}, ({''.join('g' + name + ', ' for name in inputs)})")
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, "<probdl compiled value_and_grad>", "exec"), namespace)
@@ -293,18 +431,19 @@ class CompiledValueAndGrad:
         return float(value), grad
 
 
+def _sum_to_code(expr: str, shape: tuple[int, ...], target: tuple[int, ...]) -> str:
+    """Code summing ``expr`` (of ``shape``) down to the broadcast operand shape ``target``, the axes worked
+    out here rather than at every replay."""
+    lead = len(shape) - len(target)
+    axes = tuple(range(lead)) + tuple(lead + k for k, n in enumerate(target) if n == 1 and shape[lead + k] != 1)
+    if target == ():
+        return f"_np.add.reduce(({expr}), axis={axes!r})"
+    return f"_np.add.reduce(({expr}), axis={axes!r}, keepdims=True).reshape({target!r})"
+
+
 def _numbered(args: list[str]) -> dict[str, str]:
     """Template keys x0, x1, ... for the input variables."""
     return {f"x{k}": name for k, name in enumerate(args)}
-
-
-def _accumulate(target: str, expr: str) -> str:
-    """One line adding ``expr`` into gradient variable ``target`` (an input's, ``gx0``, is an array from the
-    start)."""
-    if target.startswith("x"):
-        return f"g{target} = g{target} + ({expr})"
-    g = "g" + target[1:]
-    return f"_e = {expr}; {g} = _e if {g} is None else {g} + _e"
 
 
 def trace_compile(fn: Callable[[], Tensor], inputs: list[Tensor]) -> CompiledFunction:
@@ -347,7 +486,7 @@ def trace_compile(fn: Callable[[], Tensor], inputs: list[Tensor]) -> CompiledFun
     if order[-1] is not out:
         raise NotCompilable("internal: the output is not the last recorded node")
     position = {id(t): i for i, t in enumerate(order)}
-    ops, sources, attrs, consts, shapes, in_shapes, in_float = [], [], [], [], [], [], []
+    rec = _Recording(inputs)
     const_index: dict[int, int] = {}
     for t in order:
         node = t._node
@@ -358,17 +497,20 @@ def trace_compile(fn: Callable[[], Tensor], inputs: list[Tensor]) -> CompiledFun
             elif id(inp) in position:
                 src.append((_NODE, position[id(inp)]))
             else:  # data, or a leaf that is not an input (a frozen parameter): its current array is replayed
-                k = const_index.setdefault(id(inp), len(consts))
-                if k == len(consts):
-                    consts.append(inp.data)
+                k = const_index.setdefault(id(inp), len(rec.consts))
+                if k == len(rec.consts):
+                    rec.consts.append(inp.data)
                 src.append((_CONST, k))
-        ops.append(node.op)
-        sources.append(tuple(src))
-        attrs.append(node.attrs)
-        shapes.append(tuple(t.data.shape))
-        in_shapes.append([tuple(inp.data.shape) for inp in node.inputs])
-        in_float.append([inp.data.dtype.kind in "fc" for inp in node.inputs])
-    return CompiledFunction(ops, sources, attrs, consts, shapes, in_shapes, in_float, len(inputs))
+        rec.ops.append(node.op)
+        rec.sources.append(tuple(src))
+        rec.attrs.append(node.attrs)
+        rec.shapes.append(tuple(t.data.shape))
+        rec.dtypes.append(t.data.dtype)
+        rec.in_shapes.append([tuple(inp.data.shape) for inp in node.inputs])
+        rec.in_dtypes.append([inp.data.dtype for inp in node.inputs])
+        rec.in_float.append([inp.data.dtype.kind in "fc" for inp in node.inputs])
+    rec.output = len(order) - 1
+    return CompiledFunction(rec)
 
 
 def compile_value_and_grad(fn: Callable[[Tensor], Tensor], x0: np.ndarray) -> CompiledValueAndGrad:

@@ -37,8 +37,9 @@ def templated_ops(x):
     u = pd.sigmoid(m) * pd.softplus(-m) + pd.log(2.0 + pd.square(a)) - (-a)
     batched = (m.reshape(2, 2, 3) @ DATA.T).transpose(0, 2, 1)  # MatMul with a batch dim, Transpose
     low = pd.tril(m[:3] * a)                                    # Tril
+    bern = pd.bernoulli_log_likelihood(m, pd.tensor([0.0, 1.0, 0.3]))  # BernoulliLogLikelihood, broadcast
     return ((t.sum(0) * u.sum(axis=0, keepdims=True)).sum() + (t ** 3).sum() / 100 + (batched ** 2).mean()
-            + low.sum() + pd.diagonal(low, 0, -2, -1).sum())
+            + low.sum() + pd.diagonal(low, 0, -2, -1).sum() + bern.sum())
 
 
 def generic_ops(x):
@@ -66,6 +67,29 @@ def test_replay_matches_the_engine(fn, size):
         assert v_c == pytest.approx(v_e, rel=1e-13)
         np.testing.assert_allclose(g_c, g_e, rtol=1e-12, atol=1e-14)
     assert agrees_with(compiled, ref, points)
+
+
+def identities(x):
+    """Ops that compute nothing (x - 0, x / 1, 1 * x, -(-x), a reshape to the same shape, a sum over no axes, a
+    Where on a constant condition) around real work, with operands broadcast from (1, 3) and ()."""
+    m = x.reshape(2, 3)
+    row, scalar = x[:3].reshape(1, 3), x[4]
+    y = -(-((m - pd.zeros(3)) / pd.ones((2, 3)) * 1.0)).reshape(2, 3)
+    z = pd.where(np.ones((2, 3), dtype=bool), y * row, 7.0) + pd.where(np.zeros(3, dtype=bool), 7.0, scalar * y)
+    return (z * z).sum() + pd.exp(row).sum(axis=()).sum() + pd.lgamma(2 + scalar * scalar)
+
+
+def test_identities_are_skipped_and_the_replay_is_exact():
+    x0 = RNG.normal(size=6)
+    compiled = compile_value_and_grad(identities, x0)
+    names = compiled.compiled.op_names
+    assert "Div" not in names and "Neg" not in names and "Where" not in names, names
+    ref = eager(identities)
+    for z in (x0, RNG.normal(size=6)):
+        v_c, g_c = compiled(z)
+        v_e, g_e = ref(z)
+        assert v_c == v_e  # every rewrite is exact
+        np.testing.assert_array_equal(g_c, g_e)
 
 
 def test_input_of_any_shape_and_a_constant_leaf():

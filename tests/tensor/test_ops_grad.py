@@ -101,6 +101,8 @@ BINARY = [
     ("maximum", pd.maximum, [distinct(3, 4), distinct(4)]),
     ("minimum", pd.minimum, [distinct(3, 4), distinct(3, 1)]),
     ("logaddexp", pd.logaddexp, [N(3, 1), N(4)]),
+    ("bernoulli_log_likelihood", pd.bernoulli_log_likelihood, [N(3, 4), U(4, low=0.1, high=0.9)]),
+    ("bernoulli_log_likelihood_bcast", pd.bernoulli_log_likelihood, [N(3, 1), U(1, 4, low=0.1, high=0.9)]),
     ("xlogy", pd.xlogy, [N(3, 4), P(4)]),
     ("where", lambda a, b: pd.where(a.data > 0, a, b), [N(3, 4), N(4)]),
     ("clip_tensor_bounds", lambda x, lo: pd.clip(x, min=lo), [distinct(3, 4), P(4, low=10.0, high=12.0)]),
@@ -259,7 +261,8 @@ SECOND_ORDER = ["softmax_composite", "log_softmax_composite", "mean_composite", 
                 "sqrt", "arctan", "div_bcast", "mul_bcast", "pow_tensor", "logaddexp", "xlogy", "prod_axis",
                 "logsumexp_axis", "softmax", "log_softmax", "norm_axis", "cumsum", "getitem_int_array_repeated",
                 "take_along_axis", "index_add", "diagonal", "matmul_batch_bcast", "einsum_trace", "cholesky",
-                "solve_triangular_upper_T", "solve", "inv", "slogdet", "det", "eigh_values", "var"]
+                "solve_triangular_upper_T", "solve", "inv", "slogdet", "det", "eigh_values", "var",
+                "bernoulli_log_likelihood_bcast"]
 
 
 @pytest.mark.parametrize("name", SECOND_ORDER)

@@ -257,6 +257,18 @@ def test_softmax_large(axis):
     np.testing.assert_allclose(pd.softmax(pd.tensor(ROWS), axis=axis).numpy(), ref, rtol=RTOL, atol=1e-300)
 
 
+@pytest.mark.parametrize("x", [0.0, 0.3, 1.0])
+def test_bernoulli_log_likelihood_at_large_and_infinite_logits(x):
+    """x log σ(l) + (1 - x) log σ(-l): finite wherever it is mathematically, with the zero-weight term dropped at
+    infinite logits (0 at l = +inf, x = 1, not NaN), and the gradient x - σ(l)."""
+    logits = np.array([-1e4, -1000.0, -3.0, 0.0, 2.5, 1000.0, 1e4])
+    ref = x * -np.logaddexp(0.0, -logits) + (1 - x) * -np.logaddexp(0.0, logits)
+    check(lambda t: pd.bernoulli_log_likelihood(t, x), logits, ref, x - sps.expit(logits), atol=1e-300)
+    out = pd.bernoulli_log_likelihood(pd.tensor([-np.inf, np.inf]), pd.tensor([x, x])).numpy()
+    expected = [0.0 if x == 0 else -np.inf, 0.0 if x == 1 else -np.inf]
+    np.testing.assert_array_equal(out, expected)
+
+
 # ------------------------------------------------------------------ float32 at large |x|
 @pytest.mark.parametrize("name, fn, x", [
     ("softplus", pd.softplus, [-1000.0, 1000.0]),
@@ -282,7 +294,7 @@ def test_float32_large_inputs_stay_finite_and_float32(name, fn, x):
 UNARY = ["exp", "log", "log1p", "expm1", "sqrt", "square", "abs", "neg", "reciprocal", "tanh", "sigmoid",
          "log_sigmoid", "softplus", "relu", "leaky_relu", "elu", "gelu", "silu", "sin", "cos", "arctan", "lgamma",
          "digamma", "trigamma", "erf", "erfc", "ndtr", "log_ndtr", "ndtri"]
-BINARY = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "logaddexp", "xlogy"]
+BINARY = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "logaddexp", "xlogy", "bernoulli_log_likelihood"]
 REDUCTIONS = ["sum", "mean", "prod", "max", "min", "logsumexp", "var", "std", "softmax", "log_softmax", "cumsum",
               "norm"]
 
