@@ -47,7 +47,7 @@ from .autograd import Op, no_grad, set_tracing
 from .ops.base import _sum_to_array
 from .ops.elementwise import _sigmoid_array, _softplus_array
 from .ops.indexing import IndexScatter
-from .ops.shape import DiagonalScatter
+from .ops.shape import DiagonalScatter, _diagonal_index
 from .tensor import Tensor
 
 __all__ = ["NotCompilable", "CompiledFunction", "CompiledValueAndGrad", "trace_compile", "compile_value_and_grad",
@@ -107,6 +107,7 @@ _FORWARD = {
     "Where": "_np.where({x0}, {x1}, {x2})",
     "Sum": "_np.add.reduce({a}, axis={A}['axes'], keepdims={A}['keepdims'])",
     "Sigmoid": "_sigmoid({a})", "Softplus": "_softplus({a})",
+    "Diagonal": "_np.diagonal({a}, {A}['offset'], {A}['axis1'], {A}['axis2'])",
 }
 _BACKWARD = {  # op name -> one template per input
     "Add": ("{g}", "{g}"), "Sub": ("{g}", "-{g}"), "Mul": ("{g} * {b}", "{g} * {a}"),
@@ -122,8 +123,6 @@ _BACKWARD = {  # op name -> one template per input
     "MatMul": ("_sum_to(_matmul_grad_a({g}, {b}, {A}), {S0})", "_sum_to(_matmul_grad_b({g}, {a}, {A}), {S1})"),
     "Diagonal": ("_diagonal_scatter({g}, {S0}, **{A})",),
     "Where": (None, "_np.where({x0}, {g}, 0.0)", "_np.where({x0}, 0.0, {g})"),
-    "SolveTriangular": ("_solve_triangular_grad_a({g}, {a}, {o}, {A}, {S0})",
-                        "_sum_to(_solve_triangular_grad_b({g}, {a}, {A}), {S1})"),
     "IndexScatter": ("{g}[{A}['key']]",),
     "DiagonalScatter": ("_np.diagonal({g}, {A}['offset'], {A}['axis1'], {A}['axis2'])",),
     "BernoulliLogLikelihood": ("{g} * ({b} - _sigmoid({a}))", "{g} * {a}"),
@@ -168,13 +167,82 @@ def _solve_triangular_grad_b(g: Any, a: Any, attrs: dict) -> Any:
     return solve_triangular(a, g, attrs["lower"], not attrs["trans"], attrs["unit"])
 
 
-def _solve_triangular_grad_a(g: Any, a: Any, x: Any, attrs: dict, a_shape: tuple[int, ...]) -> Any:
-    """SolveTriangular's rule for the matrix: Ā = -B̄ Xᵀ (transposed when A is), masked to A's triangle."""
-    lower, unit = attrs["lower"], attrs["unit"]
-    gb = _solve_triangular_grad_b(g, a, attrs)
+def _solve_triangular_grad_a(gb: Any, x: Any, attrs: dict, a_shape: tuple[int, ...], mask: Any) -> Any:
+    """SolveTriangular's rule for the matrix, from B̄ (the right-hand side's gradient, before summing down):
+    Ā = -B̄ Xᵀ (transposed when A is), masked to A's triangle (``mask``, from :func:`_triangle_mask`)."""
     gm = -(x @ gb.swapaxes(-1, -2)) if attrs["trans"] else -(gb @ x.swapaxes(-1, -2))
-    k = (-1 if lower else 1) if unit else 0
-    return _sum_to_array(np.tril(gm, k) if lower else np.triu(gm, k), a_shape)
+    return _sum_to_array(np.where(mask, gm, 0.0), a_shape)
+
+
+def _triangle_mask(shape: tuple[int, ...], k: int, lower: bool) -> np.ndarray:
+    """The boolean mask of ``np.tril(·, k)`` (lower) or ``np.triu(·, k)`` for matrices of ``shape[-2:]``:
+    built once at compile time instead of by NumPy at every call."""
+    n, m = shape[-2:]
+    below = np.tri(n, m, k if lower else k - 1, dtype=bool)
+    return below if lower else ~below
+
+
+def _diagonal_fill(d: Any, shape: tuple[int, ...], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """A zero array of ``shape`` with ``d`` (its last dim) on the diagonal of the last two dims at (rows, cols):
+    DiagonalScatter with its indices worked out at compile time."""
+    z = np.zeros(shape, dtype=d.dtype)
+    z[..., rows, cols] = d
+    return z
+
+
+def _specialized(rec: _Recording, i: int, namespace: dict, shared: dict) -> tuple[str | None, tuple | None]:
+    """Forward and backward templates for node ``i`` that depend on its shapes and attributes, overriding the
+    generic ones (None: keep the generic). Whatever can be decided from the fixed shapes is decided here, once:
+    triangle masks, diagonal indices, einsum subscripts, whether a gradient needs summing down. A value the
+    backward templates of several inputs share is put in ``shared[i]`` and read as ``{s}``."""
+    name, a, shape, in_shapes = rec.ops[i].__name__, rec.attrs[i], rec.shapes[i], rec.in_shapes[i]
+    floating = rec.dtypes[i].kind == "f"
+    if name == "Sum" and shape == ():
+        namespace[f"D{i}"] = rec.in_dtypes[i][0]
+        return None, (f"_filled({{g}}, {{S0}}, D{i})",)
+    if name == "MatMul":
+        full = ("_matmul_grad_a({g}, {b}, {A})", "_matmul_grad_b({g}, {a}, {A})")
+        return None, tuple(f if shape[:-2] + s[-2:] == s else f"_sum_to({f}, {{S{j}}})"
+                           for j, (f, s) in enumerate(zip(full, in_shapes)))
+    if name == "Transpose":
+        namespace[f"P{i}"] = tuple(int(k) for k in np.argsort(a["axes"]))  # the inverse permutation
+        return None, (f"{{g}}.transpose(P{i})",)
+    if name in ("Tril", "Triu") and floating:
+        namespace[f"M{i}"] = _triangle_mask(shape, a["k"], name == "Tril")
+        return f"_np.where(M{i}, {{a}}, 0.0)", (f"_np.where(M{i}, {{g}}, 0.0)",)
+    if name == "SolveTriangular":
+        k = (-1 if a["lower"] else 1) if a["unit"] else 0
+        namespace[f"M{i}"] = _triangle_mask(in_shapes[0], k, a["lower"])
+        # both inputs' rules start from the same solve B̄ = op(A)⁻ᵀ X̄: one solve, in a line of its own ({s})
+        shared[i] = "_solve_triangular_grad_b({g}, {a}, {A})"
+        return None, (f"_solve_triangular_grad_a({{s}}, {{o}}, {{A}}, {{S0}}, M{i})", "_sum_to({s}, {S1})")
+    if name in ("DiagonalScatter", "Diagonal"):
+        full = shape if name == "DiagonalScatter" else in_shapes[0]
+        if (a["axis1"], a["axis2"]) != (len(full) - 2, len(full) - 1):
+            return None, None
+        namespace[f"R{i}"], namespace[f"C{i}"] = _diagonal_index(full, a["offset"], a["axis1"], a["axis2"])
+        fill = f"_diagonal_fill({{}}, S{i}_0, R{i}, C{i})"
+        namespace[f"S{i}_0"] = full
+        if name == "DiagonalScatter":
+            return fill.format("{a}"), None
+        return None, (fill.format("{g}"),)
+    if name == "Einsum" and "." not in "".join(a["ins"]) + a["out"]:
+        ins, out = a["ins"], a["out"]
+        namespace[f"E{i}"] = ",".join(ins) + "->" + out
+        optimize = len(ins) > 2 or sum(math.prod(s) for s in in_shapes) > 65536  # as Einsum.forward decides
+        forward = f"_np.einsum(E{i}, " + ", ".join(f"{{x{j}}}" for j in range(len(ins))) + f", optimize={optimize})"
+        backward = []
+        for k, sub in enumerate(ins):
+            others = [ins[j] for j in range(len(ins)) if j != k]
+            # B̄_k = einsum(Ḡ and the other operands -> operand k's letters): when each of its letters is distinct
+            # and found in the output or another operand (else the Tensor rule, with its ones and identities)
+            if len(set(sub)) != len(sub) or not set(sub) <= set(out + "".join(others)):
+                return forward, None
+            namespace[f"E{i}_{k}"] = ",".join([out] + others) + "->" + sub
+            args = ", ".join(f"{{x{j}}}" for j in range(len(ins)) if j != k)
+            backward.append(f"_np.einsum(E{i}_{k}, {{g}}{', ' + args if args else ''}, optimize={optimize})")
+        return forward, tuple(backward)
+    return None, None
 
 
 def _tensor_rule(op: type[Op], attrs: dict | None) -> Callable:
@@ -308,7 +376,7 @@ class CompiledFunction:
                                      "_index_scatter": IndexScatter.forward, "_sigmoid": _sigmoid_array,
                                      "_softplus": _softplus_array,
                                      "_matmul_grad_a": _matmul_grad_a, "_matmul_grad_b": _matmul_grad_b,
-                                     "_diagonal_scatter": DiagonalScatter.forward,
+                                     "_diagonal_scatter": DiagonalScatter.forward, "_diagonal_fill": _diagonal_fill,
                                      "_solve_triangular_grad_a": _solve_triangular_grad_a,
                                      "_solve_triangular_grad_b": _solve_triangular_grad_b}
         for k, c in enumerate(rec.consts):
@@ -323,11 +391,15 @@ class CompiledFunction:
 
         inputs = [f"x{k}" for k in range(rec.num_inputs)]
         lines = [f"def replay({', '.join(inputs)}):"]
+        special: dict[int, tuple] = {}  # node -> shape-specific (forward, backward) templates
+        shared: dict[int, str] = {}  # node -> a value its backward templates share
         for i in order:
             op, a = ops[i], attrs[i]
             namespace[f"A{i}"] = a
             args = [var(t) for t in sources[i]]
-            template = templates_of(op, _FORWARD)
+            special[i] = (_specialized(rec, i, namespace, shared) if op.__module__.startswith(__package__)
+                          else (None, None))
+            template = special[i][0] or templates_of(op, _FORWARD)
             if template is not None:
                 lines.append(f"    v{i} = " + template.format(a=args[0], b=args[-1], A=f"A{i}", **_numbered(args)))
             else:
@@ -336,13 +408,18 @@ class CompiledFunction:
                 lines.append(f"    v{i} = _arr({call})")
         last = rec.output
 
+        depends: dict[int, bool] = {}  # node -> whether it depends on an input (not only on constants and draws)
+        for i in order:
+            depends[i] = any(kind == _INPUT or (kind == _NODE and depends[ref]) for kind, ref in sources[i])
+
         def needs_of(i: int) -> tuple[bool, ...]:
             if getattr(ops[i], "no_gradient", False):
                 return (False,) * len(sources[i])
-            return tuple(kind != _CONST and is_float for (kind, _), is_float in zip(sources[i], rec.in_float[i]))
+            return tuple(is_float and (kind == _INPUT or (kind == _NODE and depends[ref]))
+                         for (kind, ref), is_float in zip(sources[i], rec.in_float[i]))
 
         # gradients a Tensor-level rule may leave as None are tested at run time; the rest are laid out here
-        maybe_none = {ref for i in order if templates_of(ops[i], _BACKWARD) is None
+        maybe_none = {ref for i in order if (special[i][1] or templates_of(ops[i], _BACKWARD)) is None
                       for (kind, ref), need in zip(sources[i], needs_of(i)) if need and kind == _NODE}
         for k, name in enumerate(inputs):
             namespace[f"IS{k}"], namespace[f"ID{k}"] = rec.input_shapes[k], rec.input_dtypes[k]
@@ -373,26 +450,24 @@ class CompiledFunction:
                 continue
             args = [var(t) for t in src]
             body = []
-            templates = templates_of(op, _BACKWARD)
+            templates = special[i][1] or templates_of(op, _BACKWARD)
             if op.__name__ == "GetItem" and src[0][0] == _INPUT and templates is not None:
                 # a slice of an input (a model's site in the flat vector): add the gradient where it was read
                 gx = "g" + var(src[0])
                 body.append(f"{gx}[A{i}['key']] += g{i}" if a["basic"] else f"_np.add.at({gx}, A{i}['key'], g{i})")
             elif templates is not None:
                 for j, shape in enumerate(in_shapes[i]):
-                    namespace[f"S{i}_{j}"] = shape
+                    namespace.setdefault(f"S{i}_{j}", shape)
                 if op.__name__ == "Sum":  # the input's shape with the summed axes as 1s
                     namespace[f"K{i}"] = tuple(1 if d in a["axes"] else n for d, n in enumerate(in_shapes[i][0]))
-                    if rec.shapes[i] == ():
-                        namespace[f"D{i}"] = rec.in_dtypes[i][0]
-                        templates = ("_filled({g}, {S0}, D" + str(i) + ")",)
+                names = dict(g=f"g{i}", a=args[0], b=args[-1], o=f"v{i}", A=f"A{i}", S0=f"S{i}_0", S1=f"S{i}_1",
+                             K=f"K{i}", s="_s", **_numbered(args))
+                if i in shared:
+                    body.append("_s = " + shared[i].format(**names))
                 for j, (t_src, need, template) in enumerate(zip(src, needs, templates)):
                     if not need or template is None:  # no gradient asked for, or none defined (Where's condition)
                         continue
-                    if op.__name__ == "MatMul" and rec.shapes[i][:-2] + in_shapes[i][j][-2:] == in_shapes[i][j]:
-                        template = template[len("_sum_to("):template.rindex(", {S")]  # no broadcast batch dims
-                    expr = template.format(g=f"g{i}", a=args[0], b=args[-1], o=f"v{i}", A=f"A{i}", S0=f"S{i}_0",
-                                           S1=f"S{i}_1", K=f"K{i}", **_numbered(args))
+                    expr = template.format(**names)
                     if op.__name__ in _ELEMENTWISE_BROADCAST and in_shapes[i][j] != rec.shapes[i]:
                         expr = _sum_to_code(expr, rec.shapes[i], in_shapes[i][j])
                     body.append(accumulate(t_src, expr))

@@ -55,7 +55,20 @@ def generic_ops(x):
             + pd.log(pd.diagonal(C, 0, -2, -1)).sum() + pd.maximum(w, 0.1).mean())
 
 
-@pytest.mark.parametrize("fn, size", [(templated_ops, 15), (generic_ops, 15)])
+def shape_specific_ops(x):
+    """Ops whose replay is specialized to their shapes: einsum (array rules, and the Tensor rule where an
+    operand repeats a letter or sums one alone), triangles, diagonals, transposes, a triangular solve."""
+    m = x[:9].reshape(3, 3)
+    v = x[9:12]
+    quad = pd.einsum("ij,jk->ik", m, m.mT).sum() + pd.einsum("i,i->", v, v) + pd.einsum("ij,j->i", m, v).sum()
+    fallback = pd.einsum("ii->i", m).sum() + pd.einsum("ij->i", m * v).sum()
+    tri = pd.triu(m, 1).sum() + pd.tril(m, -1).sum() * 2
+    L = pd.tril(m) + pd.diag_embed(pd.exp(v))
+    w = pd.solve_triangular(L, m.mT, lower=True)
+    return quad + fallback + tri + (w * w).sum() + pd.log(pd.diagonal(L, 0, -2, -1)).sum()
+
+
+@pytest.mark.parametrize("fn, size", [(templated_ops, 15), (generic_ops, 15), (shape_specific_ops, 12)])
 def test_replay_matches_the_engine(fn, size):
     x0 = RNG.normal(size=size)
     compiled = compile_value_and_grad(fn, x0)
