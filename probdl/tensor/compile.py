@@ -10,6 +10,16 @@ its Tensor-level ``backward`` rule under ``no_grad``. None of the Python that pr
 (model code, effect handlers, distribution objects, shape checks); for a model's potential or an SVI loss
 that Python is most of the time.
 
+Before generating, the graph is simplified (:func:`_simplify`: identities such as ``x - 0`` or ``x / 1`` that
+distributions with default parameters record, double negations and unused nodes go), and everything the
+fixed shapes decide is decided once (:func:`_specialized`: triangle masks, diagonal indices, einsum
+subscripts, whether a broadcast gradient needs summing). The backward is laid out at compile time: which
+nodes receive gradients and from how many consumers is known, so no gradient is tested for None at run time
+except behind an op without a template. Large forward values are written into buffers the compiled function
+keeps (``out=``), which saves the page faults of fresh large arrays; so a compiled function is not
+re-entrant (one call at a time, which is how samplers and optimizers call it). Every rewrite is exact: a
+replay returns the eager function's values to the last bit.
+
 A replay is only right while ``fn`` would record the same graph, which holds when ``fn`` never branches in
 Python on values that depend on ``x``. While tracing, non-differentiable functions of dependent tensors
 (comparisons, masks, ``argmax``, casts to integers) are recorded as ops too, so the replay recomputes them.
@@ -109,6 +119,14 @@ _FORWARD = {
     "Sigmoid": "_sigmoid({a})", "Softplus": "_softplus({a})",
     "Diagonal": "_np.diagonal({a}, {A}['offset'], {A}['axis1'], {A}['axis2'])",
 }
+# Forward ops whose large results are written into a buffer the compiled function keeps (``out=``), the same
+# one at every replay: fresh arrays of hundreds of kilobytes come from mmap and page-fault on first touch,
+# which costs as much as the arithmetic, and more or less from one replay to the next as the heap's layout drifts
+_UFUNCS = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Div": "true_divide", "Neg": "negative", "Exp": "exp",
+           "Log": "log", "Log1p": "log1p", "Expm1": "expm1", "Sqrt": "sqrt", "Tanh": "tanh", "Square": "square",
+           "MatMul": "matmul"}
+_BUFFER_MIN_SIZE = 1 << 14  # elements
+
 _BACKWARD = {  # op name -> one template per input
     "Add": ("{g}", "{g}"), "Sub": ("{g}", "-{g}"), "Mul": ("{g} * {b}", "{g} * {a}"),
     "Div": ("{g} / {b}", "-({g} / {b}) * {o}"), "Neg": ("-{g}",), "Exp": ("{g} * {o}",),
@@ -400,7 +418,12 @@ class CompiledFunction:
             special[i] = (_specialized(rec, i, namespace, shared) if op.__module__.startswith(__package__)
                           else (None, None))
             template = special[i][0] or templates_of(op, _FORWARD)
-            if template is not None:
+            if (templates_of(op, _UFUNCS) and i != rec.output and not a and rec.dtypes[i].kind == "f"
+                    and math.prod(rec.shapes[i]) >= _BUFFER_MIN_SIZE):
+                # a value nothing keeps past the replay (only the output and the gradients leave it)
+                namespace[f"B{i}"] = np.empty(rec.shapes[i], rec.dtypes[i])
+                lines.append(f"    v{i} = _np.{_UFUNCS[op.__name__]}({', '.join(args)}, out=B{i})")
+            elif template is not None:
                 lines.append(f"    v{i} = " + template.format(a=args[0], b=args[-1], A=f"A{i}", **_numbered(args)))
             else:
                 namespace[f"F{i}"] = op.forward
@@ -418,9 +441,12 @@ class CompiledFunction:
             return tuple(is_float and (kind == _INPUT or (kind == _NODE and depends[ref]))
                          for (kind, ref), is_float in zip(sources[i], rec.in_float[i]))
 
-        # gradients a Tensor-level rule may leave as None are tested at run time; the rest are laid out here
-        maybe_none = {ref for i in order if (special[i][1] or templates_of(ops[i], _BACKWARD)) is None
-                      for (kind, ref), need in zip(sources[i], needs_of(i)) if need and kind == _NODE}
+        # gradients a Tensor-level rule may leave as None are tested at run time, and so are those reached only
+        # through such a gradient; the rest are laid out here
+        maybe_none: set[int] = set()
+        for i in reversed(order):
+            if i in maybe_none or (special[i][1] or templates_of(ops[i], _BACKWARD)) is None:
+                maybe_none.update(ref for (kind, ref), need in zip(sources[i], needs_of(i)) if need and kind == _NODE)
         for k, name in enumerate(inputs):
             namespace[f"IS{k}"], namespace[f"ID{k}"] = rec.input_shapes[k], rec.input_dtypes[k]
             lines.append(f"    g{name} = _np.zeros(IS{k}, ID{k})")

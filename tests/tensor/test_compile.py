@@ -12,6 +12,7 @@ from probdl.infer.hmc import FlatModel
 from probdl.infer.util import initialize_model
 from probdl.primitives import deterministic, plate, sample
 from probdl.tensor import value_and_grad
+from probdl.tensor.autograd import Op, apply
 from probdl.tensor.compile import NotCompilable, agrees_with, compile_value_and_grad
 
 RNG = np.random.default_rng(0)
@@ -103,6 +104,47 @@ def test_identities_are_skipped_and_the_replay_is_exact():
         v_e, g_e = ref(z)
         assert v_c == v_e  # every rewrite is exact
         np.testing.assert_array_equal(g_c, g_e)
+
+
+class StopGradient(Op):
+    """An op from outside the engine (no array template): identity forward, a rule that gives no gradient."""
+
+    forward = staticmethod(lambda x: x.copy())
+    backward = staticmethod(lambda node, out, g: (None,))
+
+
+def test_a_rule_that_gives_no_gradient_cuts_the_path_behind_it():
+    def fn(x):
+        hidden = pd.exp(apply(StopGradient, (x * 3.0 + 1.0,)))  # x * 3 (+ 1) reached only through the rule
+        return (hidden * 2.0).sum() + (x * x).sum()
+
+    x0 = RNG.normal(size=4)
+    compiled = compile_value_and_grad(fn, x0)
+    value, grad = compiled(x0)
+    assert value == pytest.approx(2 * np.exp(3 * x0 + 1).sum() + (x0 * x0).sum(), rel=1e-14)
+    np.testing.assert_allclose(grad, 2 * x0, rtol=1e-14)
+
+
+def test_large_values_reuse_their_buffers_without_changing_earlier_results():
+    """Values of 2^14 elements and more are written into buffers kept between replays; what a replay returns
+    must not be one of them, or the next replay would overwrite it."""
+    data = RNG.normal(size=(200, 100))
+
+    def fn(x):
+        h = pd.tanh(pd.tensor(data) @ x + x.sum())  # MatMul, Add, Tanh on (200, 100): buffered
+        return (h * h).sum()
+
+    x1, x2 = RNG.normal(size=(100, 100)), RNG.normal(size=(100, 100))
+    compiled = compile_value_and_grad(fn, x1)
+    assert "out=B" in compiled.source
+    v1, g1 = compiled(x1)
+    kept = g1.copy()
+    v2, g2 = compiled(x2)
+    np.testing.assert_array_equal(g1, kept)
+    for x, v, g in ((x1, v1, g1), (x2, v2, g2)):
+        v_e, g_e = eager(fn)(x)
+        assert v == v_e
+        np.testing.assert_array_equal(g, g_e)
 
 
 def test_input_of_any_shape_and_a_constant_leaf():
