@@ -115,7 +115,7 @@ class FlatModel:
     ``CHECK_EVERY`` evaluations, and dropped (with a warning) at the first disagreement.
     """
 
-    __slots__ = ("info", "names", "shapes", "slices", "size", "compiled", "calls", "why_not_compiled")
+    __slots__ = ("info", "names", "shapes", "slices", "size", "compiled", "calls", "why_not_compiled", "_replay_fn")
 
     CHECK_EVERY = 500
 
@@ -164,7 +164,7 @@ class FlatModel:
             return
         finally:
             enable_validation(validating)
-        self.compiled = compiled
+        self.compiled, self._replay_fn = compiled, compiled.compiled.fn
         rng = np.random.default_rng(0)
         points = [z0, z0 + 0.1 * rng.standard_normal(self.size), z0 + rng.standard_normal(self.size)]
         if not agrees_with(self._replay, self.eager, points):
@@ -173,11 +173,15 @@ class FlatModel:
 
     def _replay(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         """U(z) and ∇U(z) by the compiled replay (a failed factorization: no density there)."""
+        with np.errstate(all="ignore"):
+            return self._replay_unguarded(np.asarray(z, dtype=np.float64))
+
+    def _replay_unguarded(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         try:
-            with np.errstate(all="ignore"):
-                return self.compiled(z)
+            value, (grad,) = self._replay_fn(z)
         except LinAlgError:
             return math.inf, np.zeros(self.size)
+        return float(value), grad
 
     def eager(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         """U(z) and ∇U(z) by running the model."""
@@ -195,6 +199,12 @@ class FlatModel:
         return float(energy.item()), self.pack(grad)
 
     def __call__(self, z: np.ndarray) -> tuple[float, np.ndarray]:
+        with np.errstate(all="ignore"):
+            return self.unguarded(np.asarray(z, dtype=np.float64))
+
+    def unguarded(self, z: np.ndarray) -> tuple[float, np.ndarray]:
+        """``self(z)`` for a caller that passes a flat float64 array and has silenced NumPy's floating-point
+        warnings itself (NUTS does, once per transition rather than once per step)."""
         if self.compiled is None:
             return self.eager(z)
         self.calls += 1
@@ -206,7 +216,7 @@ class FlatModel:
             self.compiled = None
             self.why_not_compiled = "disagreed with the model during sampling"
             return self.eager(z)
-        return self._replay(z)
+        return self._replay_unguarded(z)
 
     def constrain(self, z: np.ndarray) -> dict[str, np.ndarray]:
         with no_grad():
@@ -228,6 +238,8 @@ class FlatPotential:
         except LinAlgError:
             return math.inf, np.zeros(self.size)
         return float(energy.item()), np.asarray(grad.numpy(), dtype=np.float64).reshape(-1)
+
+    unguarded = __call__
 
     def constrain(self, z: np.ndarray) -> dict[str, np.ndarray]:
         return {"z": z}
@@ -463,7 +475,7 @@ class NUTS(HMC):
         self.num_steps = None
 
     def _leaf(self, metric: Metric, point: IntegratorState, eps: float, h0: float) -> _Tree:
-        new = leapfrog_unguarded(self.potential, metric, point, eps)
+        new = leapfrog_unguarded(self.potential.unguarded, metric, point, eps)
         h = new.potential_energy + 0.5 * float(new.r @ new.velocity)
         if not math.isfinite(h):
             h = math.inf
@@ -497,7 +509,7 @@ class NUTS(HMC):
                      valid, False)
 
     def _transition(self, state: HMCState, metric: Metric) -> HMCState:
-        with np.errstate(over="ignore", invalid="ignore"):  # a diverging trajectory overflows: reported as such
+        with np.errstate(all="ignore"):  # a diverging trajectory overflows: reported as such
             return self._nuts_transition(state, metric)
 
     def _nuts_transition(self, state: HMCState, metric: Metric) -> HMCState:
