@@ -39,7 +39,14 @@ from ..backend import as_generator
 from ..backend.linalg import LinAlgError
 from ..distributions.distribution import enable_validation, is_validation_enabled
 from ..tensor import Tensor, no_grad, value_and_grad
-from ..tensor.compile import CompiledValueAndGrad, NotCompilable, agrees_with, compile_value_and_grad
+from ..tensor.compile import (
+    CompiledForward,
+    CompiledValueAndGrad,
+    NotCompilable,
+    agrees_with,
+    compile_forward,
+    compile_value_and_grad,
+)
 from ..tensor.ops.base import to_tensor
 from .hmc_util import (
     DualAveraging,
@@ -115,7 +122,8 @@ class FlatModel:
     ``CHECK_EVERY`` evaluations, and dropped (with a warning) at the first disagreement.
     """
 
-    __slots__ = ("info", "names", "shapes", "slices", "size", "compiled", "calls", "why_not_compiled", "_replay_fn")
+    __slots__ = ("info", "names", "shapes", "slices", "size", "compiled", "calls", "why_not_compiled", "_replay_fn",
+                 "_constrain_names", "_constrain_replay")
 
     CHECK_EVERY = 500
 
@@ -132,6 +140,8 @@ class FlatModel:
         self.compiled: CompiledValueAndGrad | None = None
         self.calls = 0
         self.why_not_compiled = "jit_compile=False" if not jit_compile else None
+        self._constrain_names: list[str] | None = None
+        self._constrain_replay: CompiledForward | None = None
         if jit_compile:
             self._compile()
 
@@ -219,8 +229,50 @@ class FlatModel:
         return self._replay_unguarded(z)
 
     def constrain(self, z: np.ndarray) -> dict[str, np.ndarray]:
+        """The constrained latent values and the deterministic sites at z. When the potential is compiled,
+        this is compiled too (on the first call: a trace of the model's postprocessing, replayed for every
+        draw after it agrees with the model's at z and a perturbed point), else the model runs per call."""
+        if self.compiled is not None and self._constrain_names is None:
+            self._compile_constrain(np.asarray(z, dtype=np.float64))
+        if self._constrain_replay is not None:
+            with np.errstate(all="ignore"):
+                values = self._constrain_replay(np.asarray(z, dtype=np.float64))
+            return {name: np.array(v) for name, v in zip(self._constrain_names, values)}
+        return self._constrain_eager(z)
+
+    def _constrain_eager(self, z: np.ndarray) -> dict[str, np.ndarray]:
         with no_grad():
             return {k: v.numpy() for k, v in self.info.postprocess_fn(self.unpack(z)).items()}
+
+    def _compile_constrain(self, z: np.ndarray) -> None:
+        names: list[str] = []
+        self._constrain_names = names  # tried once, whatever comes of it
+        x = Tensor(z.copy(), requires_grad=True)
+
+        def constrained() -> list[Tensor]:
+            out = self.info.postprocess_fn({name: x[sl].reshape(shape)
+                                            for name, sl, shape in zip(self.names, self.slices, self.shapes)})
+            names.extend(out)
+            return list(out.values())
+
+        validating = is_validation_enabled()
+        enable_validation(False)
+        try:
+            with np.errstate(all="ignore"):
+                replay = compile_forward(constrained, [x])
+        except (NotCompilable, LinAlgError):
+            return
+        finally:
+            enable_validation(validating)
+        rng = np.random.default_rng(1)
+        for point in (z, z + 0.1 * rng.standard_normal(z.size)):
+            eager = self._constrain_eager(point)
+            with np.errstate(all="ignore"):
+                got = replay(point)
+            if list(eager) != names or not all(np.array_equal(np.asarray(g), e, equal_nan=True)
+                                               for g, e in zip(got, eager.values())):
+                return
+        self._constrain_replay = replay
 
 
 class FlatPotential:

@@ -75,7 +75,7 @@ class ModelInfo(NamedTuple):
     potential_fn: ``dict -> Tensor``, U(u).
     value_and_grad_fn: ``dict -> (Tensor, dict)``, U(u) and ∇U(u) (``probdl.value_and_grad`` of potential_fn).
     postprocess_fn: ``dict -> dict``, unconstrained values to the constrained latent values and the
-        model's deterministic sites.
+        model's deterministic sites (differentiable: run it under ``no_grad`` for values alone).
     sites: the latent sites, by name, in the order the model visits them.
     trace: the prototype trace (at the initial values).
     """
@@ -331,8 +331,7 @@ def initialize_model(model: Callable, model_args: Any = (), model_kwargs: dict |
     value_and_grad_fn = value_and_grad(potential_fn)
 
     def postprocess_fn(u: dict) -> dict:
-        with no_grad():
-            return constrain_fn(model, model_args, model_kwargs, u, return_deterministic=True)
+        return constrain_fn(model, model_args, model_kwargs, u, return_deterministic=True)
 
     bad: list[str] = []
     for attempt in range(max_tries):

@@ -60,8 +60,8 @@ from .ops.indexing import IndexScatter
 from .ops.shape import DiagonalScatter, _diagonal_index
 from .tensor import Tensor
 
-__all__ = ["NotCompilable", "CompiledFunction", "CompiledValueAndGrad", "trace_compile", "compile_value_and_grad",
-           "agrees_with"]
+__all__ = ["NotCompilable", "CompiledFunction", "CompiledValueAndGrad", "CompiledForward", "trace_compile",
+           "compile_value_and_grad", "compile_forward", "agrees_with"]
 
 _WATCHED = ("__bool__", "__float__", "__int__", "__index__", "item", "numpy", "tolist", "__array__", "detach")
 
@@ -295,16 +295,16 @@ class _Recording:
     """The recorded graph as parallel lists, one entry per node in creation order: ``ops`` (Op classes),
     ``sources`` (per input: (kind, index) with kind ``_INPUT``, ``_NODE`` or ``_CONST``), ``attrs``,
     ``shapes`` and ``dtypes`` of the outputs, ``in_shapes``/``in_dtypes``/``in_float`` per input; ``consts``
-    the constant arrays; ``output`` the node whose value is the result; ``input_shapes``/``input_dtypes``
-    those of the inputs."""
+    the constant arrays; ``outputs`` where the results come from (as sources), ``output`` the node of a scalar
+    result whose gradient is wanted; ``input_shapes``/``input_dtypes`` those of the inputs."""
 
     __slots__ = ("ops", "sources", "attrs", "shapes", "dtypes", "in_shapes", "in_dtypes", "in_float", "consts",
-                 "num_inputs", "input_shapes", "input_dtypes", "output")
+                 "num_inputs", "input_shapes", "input_dtypes", "outputs", "output")
 
     def __init__(self, inputs: list[Tensor]) -> None:
         self.ops, self.sources, self.attrs, self.shapes, self.dtypes = [], [], [], [], []
         self.in_shapes, self.in_dtypes, self.in_float, self.consts = [], [], [], []
-        self.num_inputs, self.output = len(inputs), -1
+        self.num_inputs, self.outputs, self.output = len(inputs), [], -1
         self.input_shapes = [tuple(t.data.shape) for t in inputs]
         self.input_dtypes = [t.data.dtype for t in inputs]
 
@@ -354,22 +354,69 @@ def _simplify(rec: _Recording) -> list[int]:
     def resolve(t: tuple) -> tuple:
         return alias.get(t[1], t) if t[0] == _NODE else t
 
+    outputs = {ref for kind, ref in rec.outputs if kind == _NODE}
     for i, op in enumerate(rec.ops):
         src = rec.sources[i] = tuple(resolve(t) for t in rec.sources[i])
-        if i == rec.output or not op.__module__.startswith(__package__):
+        if i in outputs or not op.__module__.startswith(__package__):
             continue
         j = _identity_input(rec, i)
         if j is not None:
             alias[i] = src[j]
         elif op.__name__ == "Neg" and src[0][0] == _NODE and rec.ops[src[0][1]].__name__ == "Neg":
             alias[i] = rec.sources[src[0][1]][0]
-    live, stack = set(), [rec.output]
+    live, stack = set(), list(outputs)
     while stack:
         i = stack.pop()
         if i not in live:
             live.add(i)
             stack.extend(ref for kind, ref in rec.sources[i] if kind == _NODE)
     return sorted(live)
+
+
+def _var(src: tuple) -> str:
+    """The generated code's name for a value: x{k} an input, v{i} a node, c{k} a constant."""
+    kind, ref = src
+    return f"x{ref}" if kind == _INPUT else f"v{ref}" if kind == _NODE else f"c{ref}"
+
+
+def _template(op: type[Op], table: dict) -> Any:
+    """``op``'s entry in a template table (the engine's own ops only: a user's op of the same name is not it)."""
+    return table.get(op.__name__) if op.__module__.startswith(__package__) else None
+
+
+def _forward_lines(rec: _Recording, order: list[int], namespace: dict, special: dict, shared: dict,
+                   buffers: bool) -> list[str]:
+    """The generated forward: one line per node of ``order``, filling ``namespace`` (constants, attributes,
+    helpers) and ``special``/``shared`` (see :func:`_specialized`). With ``buffers``, large ufunc results go
+    into kept buffers (only for values that cannot leave the replay: not the outputs)."""
+    namespace.update({"_np": np, "_arr": np.asarray, "_sum_to": _sum_to_array, "_expand": _expand,
+                      "_filled": _filled, "_index_scatter": IndexScatter.forward, "_sigmoid": _sigmoid_array,
+                      "_softplus": _softplus_array, "_matmul_grad_a": _matmul_grad_a,
+                      "_matmul_grad_b": _matmul_grad_b, "_diagonal_scatter": DiagonalScatter.forward,
+                      "_diagonal_fill": _diagonal_fill, "_solve_triangular_grad_a": _solve_triangular_grad_a,
+                      "_solve_triangular_grad_b": _solve_triangular_grad_b})
+    for k, c in enumerate(rec.consts):
+        namespace[f"c{k}"] = c
+    outputs = {ref for kind, ref in rec.outputs if kind == _NODE}
+    lines = []
+    for i in order:
+        op, a = rec.ops[i], rec.attrs[i]
+        namespace[f"A{i}"] = a
+        args = [_var(t) for t in rec.sources[i]]
+        special[i] = (_specialized(rec, i, namespace, shared) if op.__module__.startswith(__package__)
+                      else (None, None))
+        template = special[i][0] or _template(op, _FORWARD)
+        if (buffers and _template(op, _UFUNCS) and i not in outputs and not a and rec.dtypes[i].kind == "f"
+                and math.prod(rec.shapes[i]) >= _BUFFER_MIN_SIZE):
+            namespace[f"B{i}"] = np.empty(rec.shapes[i], rec.dtypes[i])
+            lines.append(f"    v{i} = _np.{_UFUNCS[op.__name__]}({', '.join(args)}, out=B{i})")
+        elif template is not None:
+            lines.append(f"    v{i} = " + template.format(a=args[0], b=args[-1], A=f"A{i}", **_numbered(args)))
+        else:
+            namespace[f"F{i}"] = op.forward
+            call = f"F{i}({', '.join(args + ([f'**A{i}'] if a else []))})"
+            lines.append(f"    v{i} = _arr({call})")
+    return lines
 
 
 class CompiledFunction:
@@ -389,46 +436,13 @@ class CompiledFunction:
         ops, sources, attrs, in_shapes = rec.ops, rec.sources, rec.attrs, rec.in_shapes
         self.num_ops, self.num_inputs = len(order), rec.num_inputs
         self.op_names = [ops[i].__name__ for i in order]
-        namespace: dict[str, Any] = {"_np": np, "_arr": np.asarray, "_sum_to": _sum_to_array, "_expand": _expand,
-                                     "_filled": _filled,
-                                     "_index_scatter": IndexScatter.forward, "_sigmoid": _sigmoid_array,
-                                     "_softplus": _softplus_array,
-                                     "_matmul_grad_a": _matmul_grad_a, "_matmul_grad_b": _matmul_grad_b,
-                                     "_diagonal_scatter": DiagonalScatter.forward, "_diagonal_fill": _diagonal_fill,
-                                     "_solve_triangular_grad_a": _solve_triangular_grad_a,
-                                     "_solve_triangular_grad_b": _solve_triangular_grad_b}
-        for k, c in enumerate(rec.consts):
-            namespace[f"c{k}"] = c
-
-        def var(src: tuple) -> str:
-            kind, ref = src
-            return f"x{ref}" if kind == _INPUT else f"v{ref}" if kind == _NODE else f"c{ref}"
-
-        def templates_of(op: type[Op], table: dict) -> Any:
-            return table.get(op.__name__) if op.__module__.startswith(__package__) else None
-
+        namespace: dict[str, Any] = {}
+        var, templates_of = _var, _template
         inputs = [f"x{k}" for k in range(rec.num_inputs)]
-        lines = [f"def replay({', '.join(inputs)}):"]
         special: dict[int, tuple] = {}  # node -> shape-specific (forward, backward) templates
         shared: dict[int, str] = {}  # node -> a value its backward templates share
-        for i in order:
-            op, a = ops[i], attrs[i]
-            namespace[f"A{i}"] = a
-            args = [var(t) for t in sources[i]]
-            special[i] = (_specialized(rec, i, namespace, shared) if op.__module__.startswith(__package__)
-                          else (None, None))
-            template = special[i][0] or templates_of(op, _FORWARD)
-            if (templates_of(op, _UFUNCS) and i != rec.output and not a and rec.dtypes[i].kind == "f"
-                    and math.prod(rec.shapes[i]) >= _BUFFER_MIN_SIZE):
-                # a value nothing keeps past the replay (only the output and the gradients leave it)
-                namespace[f"B{i}"] = np.empty(rec.shapes[i], rec.dtypes[i])
-                lines.append(f"    v{i} = _np.{_UFUNCS[op.__name__]}({', '.join(args)}, out=B{i})")
-            elif template is not None:
-                lines.append(f"    v{i} = " + template.format(a=args[0], b=args[-1], A=f"A{i}", **_numbered(args)))
-            else:
-                namespace[f"F{i}"] = op.forward
-                call = f"F{i}({', '.join(args + ([f'**A{i}'] if a else []))})"
-                lines.append(f"    v{i} = _arr({call})")
+        lines = [f"def replay({', '.join(inputs)}):"]
+        lines += _forward_lines(rec, order, namespace, special, shared, buffers=True)
         last = rec.output
 
         depends: dict[int, bool] = {}  # node -> whether it depends on an input (not only on constants and draws)
@@ -547,12 +561,9 @@ def _numbered(args: list[str]) -> dict[str, str]:
     return {f"x{k}": name for k, name in enumerate(args)}
 
 
-def trace_compile(fn: Callable[[], Tensor], inputs: list[Tensor]) -> CompiledFunction:
-    """Trace ``fn()`` (a scalar function of the tensors ``inputs``, which must require grad) and return its
-    compiled value and gradients in the inputs: ``compiled(*arrays) -> (value, (grad per input))``. Raises
-    :class:`NotCompilable` when the trace shows the graph may depend on values (see the module docstring).
-    Draws of reparameterization noise (``standard_normal_like``) are recorded and redrawn at every replay;
-    any other random draw makes the function not compilable."""
+def _record(fn: Callable[[], Any], inputs: list[Tensor]) -> tuple[_Recording, Any]:
+    """Run ``fn()`` under the watch (see the module docstring) and read its graph back: the recording, with
+    ``rec.outputs`` where each output comes from, and ``fn``'s own result."""
     reads: list[str] = []
     previous = set_tracing(True)
     watch_before = _backend_random.draw_watch
@@ -560,7 +571,7 @@ def trace_compile(fn: Callable[[], Tensor], inputs: list[Tensor]) -> CompiledFun
     _backend_random.draw_watch = draws  # every random draw hands out a generator through as_generator
     try:
         with _watch_value_reads(reads):
-            out = fn()
+            result = fn()
     finally:
         set_tracing(previous)
         _backend_random.draw_watch = watch_before
@@ -569,14 +580,13 @@ def trace_compile(fn: Callable[[], Tensor], inputs: list[Tensor]) -> CompiledFun
     if reads:
         raise NotCompilable(f"the function reads the value of a tensor that depends on its input "
                             f"({reads[0]}), so its graph may change with the input")
-    if not isinstance(out, Tensor) or out.data.size != 1:
-        raise NotCompilable("the function must return a scalar Tensor")
-    if out._node is None:
-        raise NotCompilable("the output does not depend on the input")
+    outs = [result] if isinstance(result, Tensor) else list(result)
+    if not all(isinstance(t, Tensor) for t in outs):
+        raise NotCompilable("the function must return Tensors")
     input_index = {id(t): k for k, t in enumerate(inputs)}
-    # the nodes between the inputs and out, in creation order (producers before consumers)
+    # the nodes between the inputs and the outputs, in creation order (producers before consumers)
     found: dict[int, Tensor] = {}
-    stack = [out]
+    stack = list(outs)
     while stack:
         t = stack.pop()
         if id(t) in found or t._node is None or id(t) in input_index:
@@ -584,34 +594,77 @@ def trace_compile(fn: Callable[[], Tensor], inputs: list[Tensor]) -> CompiledFun
         found[id(t)] = t
         stack.extend(t._node.inputs)
     order = sorted(found.values(), key=lambda t: t._node.seq)
-    if order[-1] is not out:
-        raise NotCompilable("internal: the output is not the last recorded node")
     position = {id(t): i for i, t in enumerate(order)}
     rec = _Recording(inputs)
     const_index: dict[int, int] = {}
+
+    def source(t: Tensor) -> tuple:
+        if id(t) in input_index:
+            return _INPUT, input_index[id(t)]
+        if id(t) in position:
+            return _NODE, position[id(t)]
+        # data, or a leaf that is not an input (a frozen parameter): its current array is replayed
+        k = const_index.setdefault(id(t), len(rec.consts))
+        if k == len(rec.consts):
+            rec.consts.append(t.data)
+        return _CONST, k
+
     for t in order:
         node = t._node
-        src = []
-        for inp in node.inputs:
-            if id(inp) in input_index:
-                src.append((_INPUT, input_index[id(inp)]))
-            elif id(inp) in position:
-                src.append((_NODE, position[id(inp)]))
-            else:  # data, or a leaf that is not an input (a frozen parameter): its current array is replayed
-                k = const_index.setdefault(id(inp), len(rec.consts))
-                if k == len(rec.consts):
-                    rec.consts.append(inp.data)
-                src.append((_CONST, k))
         rec.ops.append(node.op)
-        rec.sources.append(tuple(src))
+        rec.sources.append(tuple(source(inp) for inp in node.inputs))
         rec.attrs.append(node.attrs)
         rec.shapes.append(tuple(t.data.shape))
         rec.dtypes.append(t.data.dtype)
         rec.in_shapes.append([tuple(inp.data.shape) for inp in node.inputs])
         rec.in_dtypes.append([inp.data.dtype for inp in node.inputs])
         rec.in_float.append([inp.data.dtype.kind in "fc" for inp in node.inputs])
-    rec.output = len(order) - 1
+    rec.outputs = [source(t) for t in outs]
+    return rec, result
+
+
+def trace_compile(fn: Callable[[], Tensor], inputs: list[Tensor]) -> CompiledFunction:
+    """Trace ``fn()`` (a scalar function of the tensors ``inputs``, which must require grad) and return its
+    compiled value and gradients in the inputs: ``compiled(*arrays) -> (value, (grad per input))``. Raises
+    :class:`NotCompilable` when the trace shows the graph may depend on values (see the module docstring).
+    Draws of reparameterization noise (``standard_normal_like``) are recorded and redrawn at every replay;
+    any other random draw makes the function not compilable."""
+    rec, out = _record(fn, inputs)
+    if not isinstance(out, Tensor) or out.data.size != 1:
+        raise NotCompilable("the function must return a scalar Tensor")
+    if rec.outputs[0][0] != _NODE:
+        raise NotCompilable("the output does not depend on the input")
+    rec.output = rec.outputs[0][1]
     return CompiledFunction(rec)
+
+
+class CompiledForward:
+    """``f(*arrays) -> tuple of arrays``: the forward values of a traced function with several outputs, by
+    replaying its recorded ops (no gradients). An output may share memory with an input (an identity)."""
+
+    __slots__ = ("fn", "num_ops", "source")
+
+    def __init__(self, rec: _Recording) -> None:
+        order = _simplify(rec)
+        self.num_ops = len(order)
+        namespace: dict[str, Any] = {}
+        lines = _forward_lines(rec, order, namespace, {}, {}, buffers=False)
+        outs = "".join(_var(t) + ", " for t in rec.outputs)
+        head = f"def replay({', '.join(f'x{k}' for k in range(rec.num_inputs))}):"
+        self.source = "\n".join([head] + lines + [f"    return ({outs})"]) + "\n"
+        exec(compile(self.source, "<probdl compiled forward>", "exec"), namespace)
+        self.fn = namespace["replay"]
+
+    def __call__(self, *arrays: Any) -> tuple:
+        return self.fn(*arrays)
+
+
+def compile_forward(fn: Callable[[], Any], inputs: list[Tensor]) -> CompiledForward:
+    """Trace ``fn()`` (a function of the tensors ``inputs`` returning a Tensor or a sequence of Tensors) and
+    return its compiled forward: ``compiled(*arrays) -> tuple of arrays``, one per output. Raises
+    :class:`NotCompilable` as :func:`trace_compile` does."""
+    rec, _ = _record(fn, inputs)
+    return CompiledForward(rec)
 
 
 def compile_value_and_grad(fn: Callable[[Tensor], Tensor], x0: np.ndarray) -> CompiledValueAndGrad:

@@ -13,7 +13,7 @@ from probdl.infer.util import initialize_model
 from probdl.primitives import deterministic, plate, sample
 from probdl.tensor import value_and_grad
 from probdl.tensor.autograd import Op, apply
-from probdl.tensor.compile import NotCompilable, agrees_with, compile_value_and_grad
+from probdl.tensor.compile import NotCompilable, agrees_with, compile_forward, compile_value_and_grad
 
 RNG = np.random.default_rng(0)
 DATA = RNG.normal(size=(4, 3))
@@ -233,6 +233,35 @@ def test_disagreement_during_sampling_falls_back_with_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert real(z)[0] == pytest.approx(u, rel=1e-13)
+
+
+def test_forward_of_several_outputs_an_identity_and_a_constant():
+    x = pd.tensor(RNG.normal(size=5), requires_grad=True)
+    data = pd.tensor(DATA[0])
+
+    def fn():
+        return [pd.exp(x[:2]), x, (x[2:] * data).sum(), data * 2.0, pd.neg(pd.neg(x[3:])) / 1.0]
+
+    compiled = compile_forward(fn, [x])
+    for z in (x.numpy(), RNG.normal(size=5)):
+        got = compiled(z)
+        want = [np.exp(z[:2]), z, (z[2:] * DATA[0]).sum(), DATA[0] * 2.0, z[3:]]
+        assert len(got) == 5
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_nuts_constrains_draws_by_a_compiled_replay():
+    fm = FlatModel(initialize_model(eight_schools, (Y, SIGMA)), jit_compile=True)
+    z0 = fm.pack(fm.info.params)
+    for z in (z0, z0 + RNG.normal(size=z0.size)):
+        got = fm.constrain(z)
+        want = fm._constrain_eager(z)
+        assert list(got) == list(want) == ["mu", "tau", "theta_tilde", "theta"]
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name])
+    assert fm._constrain_replay is not None
+    assert fm.constrain(z0)["tau"] > 0  # HalfCauchy: exp of the unconstrained value
 
 
 def test_masks_and_comparisons_are_recomputed():
