@@ -119,11 +119,12 @@ class FlatModel:
     arrays, skipping the model's Python, the handlers and the distribution objects. The replay is used only when
     the trace shows no dependence of the graph on the values and it agrees with the eager potential at the
     initial point and two perturbed points; it is checked against the eager potential again every
-    ``CHECK_EVERY`` evaluations, and dropped (with a warning) at the first disagreement.
+    ``CHECK_EVERY`` evaluations, and dropped (with a warning) at the first disagreement. ``constrain`` (the
+    postprocessing of every draw) is compiled and checked the same way.
     """
 
     __slots__ = ("info", "names", "shapes", "slices", "size", "compiled", "calls", "why_not_compiled", "_replay_fn",
-                 "_constrain_names", "_constrain_replay")
+                 "_constrain_names", "_constrain_replay", "constrain_calls")
 
     CHECK_EVERY = 500
 
@@ -142,6 +143,7 @@ class FlatModel:
         self.why_not_compiled = "jit_compile=False" if not jit_compile else None
         self._constrain_names: list[str] | None = None
         self._constrain_replay: CompiledForward | None = None
+        self.constrain_calls = 0
         if jit_compile:
             self._compile()
 
@@ -234,11 +236,20 @@ class FlatModel:
         draw after it agrees with the model's at z and a perturbed point), else the model runs per call."""
         if self.compiled is not None and self._constrain_names is None:
             self._compile_constrain(np.asarray(z, dtype=np.float64))
-        if self._constrain_replay is not None:
-            with np.errstate(all="ignore"):
-                values = self._constrain_replay(np.asarray(z, dtype=np.float64))
-            return {name: np.array(v) for name, v in zip(self._constrain_names, values)}
-        return self._constrain_eager(z)
+        if self._constrain_replay is None:
+            return self._constrain_eager(z)
+        with np.errstate(all="ignore"):
+            values = self._constrain_replay(np.asarray(z, dtype=np.float64))
+        out = {name: np.array(v) for name, v in zip(self._constrain_names, values)}
+        self.constrain_calls += 1
+        if self.constrain_calls % self.CHECK_EVERY == 0 and not _same_values(out, self._constrain_eager(z)):
+            warnings.warn("NUTS/HMC: the compiled postprocessing of draws disagreed with the model's (its graph "
+                          "depends on its values); switching to the uncompiled model. Draws postprocessed since the "
+                          f"previous check (at most {self.CHECK_EVERY}) may be affected: rerun with jit_compile=False.",
+                          RuntimeWarning, stacklevel=2)
+            self._constrain_replay = None
+            return self._constrain_eager(z)
+        return out
 
     def _constrain_eager(self, z: np.ndarray) -> dict[str, np.ndarray]:
         with no_grad():
@@ -266,13 +277,17 @@ class FlatModel:
             enable_validation(validating)
         rng = np.random.default_rng(1)
         for point in (z, z + 0.1 * rng.standard_normal(z.size)):
-            eager = self._constrain_eager(point)
             with np.errstate(all="ignore"):
-                got = replay(point)
-            if list(eager) != names or not all(np.array_equal(np.asarray(g), e, equal_nan=True)
-                                               for g, e in zip(got, eager.values())):
+                got = dict(zip(names, replay(point)))
+            if not _same_values(got, self._constrain_eager(point)):
                 return
         self._constrain_replay = replay
+
+
+def _same_values(got: dict[str, Any], want: dict[str, np.ndarray]) -> bool:
+    """Whether two dicts of arrays have the same names in the same order and equal values (NaN equal to NaN)."""
+    return list(got) == list(want) and all(np.array_equal(np.asarray(g), w, equal_nan=True)
+                                           for g, w in zip(got.values(), want.values()))
 
 
 class FlatPotential:

@@ -262,6 +262,11 @@ def test_nuts_constrains_draws_by_a_compiled_replay():
             np.testing.assert_array_equal(got[name], want[name])
     assert fm._constrain_replay is not None
     assert fm.constrain(z0)["tau"] > 0  # HalfCauchy: exp of the unconstrained value
+    fm._constrain_replay = lambda z: tuple(np.zeros(4) for _ in range(4))  # a replay that has gone wrong
+    fm.constrain_calls = fm.CHECK_EVERY - 1
+    with pytest.warns(RuntimeWarning, match="postprocessing of draws disagreed"):
+        out = fm.constrain(z0)
+    assert fm._constrain_replay is None and out["tau"] > 0
 
 
 def test_masks_and_comparisons_are_recomputed():
