@@ -108,3 +108,36 @@ def test_data_changed_in_place_is_seen():
     y.data[:] += 1.0  # the same tensor, new values: the replay must not use the old ones
     svi.step(X, y)
     assert svi._compiled.fn is not first
+
+
+def test_a_failed_check_puts_the_generator_back():
+    """When the replay disagrees, the step runs eagerly: it must draw what a step without compiling would."""
+    pd.clear_param_store()
+    svi = SVI(regression, AutoNormal(regression), Adam(lr=0.05), Trace_ELBO(), rng_seed=0, jit_compile=True)
+    svi.step(X, Y)
+    svi.step(X, Y)
+    good = svi._compiled
+    gen = svi._generator()
+    before = gen.bit_generator.state
+    ok, _, _ = svi._replay_agrees(good, (X, Y), {})
+    assert ok and gen.bit_generator.state != before  # agreed: one step further
+    before = gen.bit_generator.state
+    off = good._replace(fn=lambda *arrays: (lambda v, g: (v + 1.0, g))(*good.fn(*arrays)))
+    ok, _, _ = svi._replay_agrees(off, (X, Y), {})
+    assert not ok and gen.bit_generator.state == before  # disagreed: back where it was
+
+
+def test_float32_steps_compile_and_follow_the_eager_ones():
+    previous = pd.get_default_dtype()
+    pd.set_default_dtype(np.float32)
+    try:
+        args = (pd.tensor(X.numpy().astype(np.float32)), pd.tensor(Y.numpy().astype(np.float32)))
+        svi, losses, params = fit(AutoNormal, True, args=args, steps=30)
+        assert svi.why_not_compiled is None and svi._compiled is not None
+        _, losses_eager, params_eager = fit(AutoNormal, False, args=args, steps=30)
+    finally:
+        pd.set_default_dtype(previous)
+    # the backward may sum in another order: float32 rounding (eps 1.2e-7) over 30 steps, not more
+    np.testing.assert_allclose(losses, losses_eager, rtol=1e-4)
+    for name in params_eager:
+        np.testing.assert_allclose(params[name], params_eager[name], rtol=1e-3, atol=1e-4)
