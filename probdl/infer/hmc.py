@@ -179,9 +179,15 @@ class FlatModel:
         self.compiled, self._replay_fn = compiled, compiled.compiled.fn
         rng = np.random.default_rng(0)
         points = [z0, z0 + 0.1 * rng.standard_normal(self.size), z0 + rng.standard_normal(self.size)]
-        if not agrees_with(self._replay, self.eager, points):
+        if not agrees_with(self._replay, self.eager, points, self._rtol()):
             self.compiled = None
             self.why_not_compiled = "the replayed potential disagreed with the model's at a test point"
+
+    def _rtol(self) -> float:
+        """How far the replay may be from the model: 1e-9 in float64, 1000 ulps in a float32 model (the replay's
+        backward may add the same terms in another order)."""
+        dtype = np.result_type(self.info.potential_energy.data)
+        return max(1e-9, 1000 * float(np.finfo(dtype).eps)) if dtype.kind == "f" else 1e-9
 
     def _replay(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         """U(z) and ∇U(z) by the compiled replay (a failed factorization: no density there)."""
@@ -220,7 +226,7 @@ class FlatModel:
         if self.compiled is None:
             return self.eager(z)
         self.calls += 1
-        if self.calls % self.CHECK_EVERY == 0 and not agrees_with(self._replay, self.eager, [z]):
+        if self.calls % self.CHECK_EVERY == 0 and not agrees_with(self._replay, self.eager, [z], self._rtol()):
             warnings.warn("NUTS/HMC: the compiled potential disagreed with the model's at a point along the chain "
                           "(the model's graph depends on its values); switching to the uncompiled model. Draws "
                           f"made since the previous check (at most {self.CHECK_EVERY} evaluations ago) may be "

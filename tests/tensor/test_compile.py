@@ -283,3 +283,19 @@ def test_masks_and_comparisons_are_recomputed():
         v_e, g_e = ref(z)
         assert v_c == pytest.approx(v_e, rel=1e-13)
         np.testing.assert_allclose(g_c, g_e, rtol=1e-13)
+
+
+def test_a_float32_model_compiles_and_agrees_to_float32_rounding():
+    previous = pd.get_default_dtype()
+    pd.set_default_dtype(np.float32)
+    try:
+        y32, sigma32 = pd.tensor(Y.numpy().astype(np.float32)), pd.tensor(SIGMA.numpy().astype(np.float32))
+        fm = FlatModel(initialize_model(eight_schools, (y32, sigma32)), jit_compile=True)
+        assert fm.compiled is not None, fm.why_not_compiled
+        assert fm._rtol() == pytest.approx(1000 * np.finfo(np.float32).eps)
+        z = fm.pack(fm.info.params) + 0.3
+        (u_c, g_c), (u_e, g_e) = fm(z), fm.eager(z)
+    finally:
+        pd.set_default_dtype(previous)
+    assert u_c == pytest.approx(u_e, rel=1e-5)
+    np.testing.assert_allclose(g_c, g_e, rtol=1e-4, atol=1e-5)
