@@ -22,13 +22,13 @@ from typing import Any, NamedTuple, TypedDict
 import numpy as np
 
 from . import tensor as T
-from .backend import as_generator
 from .distributions import constraints
 from .distributions.delta import Unit
 from .distributions.distribution import Distribution, _shape
 from .distributions.transforms import transform_to
 from .tensor import Tensor, no_grad
 from .tensor.ops.base import to_tensor
+from .tensor.ops.random import subsample_indices
 
 __all__ = ["Message", "Messenger", "CondIndepStackFrame", "apply_stack", "sample", "param", "deterministic",
            "factor", "plate", "module", "random_module", "RandomModule", "SampledModule", "get_param_store",
@@ -134,8 +134,7 @@ def _default_process(msg: Message) -> None:
         msg["value"] = draw(kwargs.get("sample_shape", ()), rng=kwargs.get("rng"))
     elif msg["type"] == "plate":
         size, subsample_size = msg["args"]
-        rng = as_generator(msg["kwargs"].get("rng"))
-        msg["value"] = Tensor._wrap(np.sort(rng.choice(size, subsample_size, replace=False)))
+        msg["value"] = subsample_indices(size, subsample_size, rng=msg["kwargs"].get("rng"))
     elif msg["type"] == "param":  # the store is read under the site's name, which handlers may have changed
         msg["value"] = msg["fn"](msg["name"], *msg["args"][1:], **msg["kwargs"])
         if msg["name"] in _PARAM_STORE:

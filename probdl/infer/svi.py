@@ -284,6 +284,9 @@ class SVI:
         named = self._last_named
         gen = self._generator()
         state = gen.bit_generator.state  # the trace's draws are not the step's: the step draws what eager would
+        # ... nor the agreement check's: a value the trace froze (a subsample's labels read as an index, noise read
+        # as raw data) then differs between the replay and the model at that check
+        gen.random()
         try:
             with self._randomness():
                 fn = trace_compile(lambda: self._loss_fn(self.model, self.guide, *args, **kwargs),

@@ -118,6 +118,7 @@ _FORWARD = {
     "Sum": "_np.add.reduce({a}, axis={A}['axes'], keepdims={A}['keepdims'])",
     "Sigmoid": "_sigmoid({a})", "Softplus": "_softplus({a})",
     "Diagonal": "_np.diagonal({a}, {A}['offset'], {A}['axis1'], {A}['axis2'])",
+    "IndexSelect": "{a}[{b}]",
 }
 # Forward ops whose large results are written into a buffer the compiled function keeps (``out=``), the same
 # one at every replay: fresh arrays of hundreds of kilobytes come from mmap and page-fault on first touch,
@@ -144,6 +145,7 @@ _BACKWARD = {  # op name -> one template per input
     "IndexScatter": ("{g}[{A}['key']]",),
     "DiagonalScatter": ("_np.diagonal({g}, {A}['offset'], {A}['axis1'], {A}['axis2'])",),
     "BernoulliLogLikelihood": ("{g} * ({b} - _sigmoid({a}))", "{g} * {a}"),
+    "IndexSelect": ("_index_scatter({g}, ({b},), False, {S0})", None),
 }
 # templates whose input gradients may need summing down to a broadcast input's shape
 _ELEMENTWISE_BROADCAST = {"Add", "Sub", "Mul", "Div", "Where", "BernoulliLogLikelihood"}

@@ -74,11 +74,34 @@ def mixture_guide(y):
         sample("z", dist.Bernoulli(q))
 
 
-def test_what_a_replay_cannot_repeat_stays_eager():
-    svi, losses, params = fit(AutoNormal, True, model=subsampled, steps=10)
-    assert "random draw" in svi.why_not_compiled
-    _, losses_eager, _ = fit(AutoNormal, False, model=subsampled, steps=10)
+def test_a_subsampling_plate_is_replayed_with_fresh_subsamples():
+    svi, losses, params = fit(AutoNormal, True, model=subsampled, steps=30)
+    assert svi.why_not_compiled is None and svi._compiled is not None
+    _, losses_eager, params_eager = fit(AutoNormal, False, model=subsampled, steps=30)
+    np.testing.assert_array_equal(losses, losses_eager)  # the same subsamples, the same arithmetic
+    for name in params_eager:
+        np.testing.assert_array_equal(params[name], params_eager[name])
+
+
+LABELS = pd.tensor((X.numpy()[:, 0] > 0).astype(np.int64) + (X.numpy()[:, 1] > 0))
+
+
+def subsampled_labels(X, y):
+    w = sample("w", dist.Normal(0.0, 1.0).expand([3, 3]).to_event(2))
+    with plate("data", X.shape[0], subsample_size=20) as idx:
+        sample("y", dist.Categorical(logits=X[idx] @ w), obs=y[idx])
+
+
+def test_a_subsample_read_as_raw_data_is_caught_when_compiling():
+    """Categorical reads its observed labels as an index (raw data the trace freezes): the agreement check,
+    on another subsample than the trace's, sees it and the steps stay eager, with the eager draws."""
+    svi, losses, _ = fit(AutoNormal, True, model=subsampled_labels, args=(X, LABELS), steps=10)
+    assert svi._compiled is None and "disagreed" in svi.why_not_compiled
+    _, losses_eager, _ = fit(AutoNormal, False, model=subsampled_labels, args=(X, LABELS), steps=10)
     np.testing.assert_array_equal(losses, losses_eager)
+
+
+def test_what_a_replay_cannot_repeat_stays_eager():
     pd.clear_param_store()
     y = pd.tensor(np.concatenate([RNG.normal(size=10), 3 + RNG.normal(size=10)]))
     svi = SVI(mixture, mixture_guide, Adam(lr=0.05), Trace_ELBO(), rng_seed=0, jit_compile=True)

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 import probdl as pd
+from probdl.tensor.autograd import apply
+from probdl.tensor.ops.indexing import IndexSelect
 from probdl.testing import gradcheck
 
 
@@ -189,6 +191,7 @@ INDEXING = [
     ("getitem_neg_step", lambda x: x[::-1, -2], [N(3, 4)]),
     ("getitem_int_array_repeated", lambda x: x[np.array([0, 2, 0, 0])], [N(3, 4)]),
     ("getitem_tensor_index", lambda x: x[:, pd.tensor([3, 3, 1])], [N(3, 4)]),
+    ("index_select_repeated", lambda x: apply(IndexSelect, (x, pd.tensor([2, 0, 2]))), [N(3, 4)]),
     ("getitem_list", lambda x: x[[1, 1, 0]], [N(3, 4)]),
     ("getitem_two_arrays", lambda x: x[np.array([0, 1, 1]), np.array([2, 2, 2])], [N(3, 4)]),
     ("getitem_bool_mask", lambda x: x[x.data > 0], [N(3, 4)]),

@@ -74,9 +74,25 @@ class IndexScatter(Op):
         return (apply(GetItem, (g,), {"key": a["key"], "basic": a["basic"]}),)
 
 
+class IndexSelect(Op):
+    """``x[index]`` for an integer index that is itself a value of the graph (a plate's subsample drawn while a
+    function is traced for compilation): the index is an input, so a replay indexes with each new draw."""
+
+    forward = staticmethod(lambda x, index: x[index])
+
+    @staticmethod
+    def backward(node, out, g):
+        x, index = node.inputs
+        if not x.requires_grad:
+            return None, None
+        return apply(IndexScatter, (g,), {"key": (index.data,), "basic": False, "shape": x.data.shape}), None
+
+
 def getitem(x: Any, key: Any) -> Tensor:
     """``x[key]`` with ints, slices, None, Ellipsis, integer arrays or Tensors, and boolean masks."""
     x = to_tensor(x)
+    if isinstance(key, Tensor) and key._node is not None and key.data.dtype.kind in "iu":
+        return apply(IndexSelect, (x, key))
     k = _normalize_key(key, get_array_module(x.data))
     return apply(GetItem, (x,), {"key": k, "basic": _is_basic(k)})
 

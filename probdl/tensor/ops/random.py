@@ -52,6 +52,32 @@ def standard_normal_like(shape: tuple[int, ...], like: Tensor, rng: Any = None) 
     return Tensor._wrap(RandomDraw.forward(**attrs))
 
 
+class RandomSubsample(Op):
+    """A plate's subsample: ``subsample_size`` distinct indices of ``range(size)``, sorted, from ``rng`` (as
+    :class:`RandomDraw`: recorded while tracing, so that each replay draws a fresh subsample)."""
+
+    no_gradient = True
+
+    @staticmethod
+    def forward(rng: Any, size: int, subsample_size: int) -> Any:
+        return np.sort(generator_for_replay(rng).choice(size, subsample_size, replace=False))
+
+    @staticmethod
+    def backward(node, out, g):
+        return ()
+
+
+def subsample_indices(size: int, subsample_size: int, rng: Any = None) -> Tensor:
+    """``subsample_size`` distinct sorted indices of ``range(size)`` from ``rng`` (None: the global generator).
+    While tracing, the draw is recorded (see RandomSubsample) and indexing with it becomes an op of the graph."""
+    attrs = {"rng": rng, "size": int(size), "subsample_size": int(subsample_size)}
+    t = Tensor._wrap(RandomSubsample.forward(**attrs))
+    if is_tracing():
+        t.requires_grad = True  # so that indexing with it is recorded (it has no gradient: it is an integer)
+        t._node = Node(RandomSubsample, (), attrs)
+    return t
+
+
 def _out(a: Any, dtype: Any, device: Any) -> Tensor:
     a = np.asarray(a)
     if dtype is not None:
