@@ -137,6 +137,12 @@ class Categorical(_Discrete):
 
     def log_prob(self, value: Any) -> Tensor:
         x = self._value(value)
+        if x._node is not None:
+            # a value of the graph (a subsample's labels while a step is traced for compilation): picked by a
+            # recorded mask, not by its data as an index, so that a replay picks each new subsample's labels.
+            # Σ_k [x = k] logits_k adds zeros to the one term: the same value and gradient as the index
+            mask = T.eq(x[..., None], T.arange(self.num_categories, dtype=x.data.dtype))
+            return T.where(mask, self.logits, 0.0).sum(-1)
         idx = x.data.astype(np.int64)
         shape = np.broadcast_shapes(idx.shape, self.batch_shape)
         logits = T.broadcast_to(self.logits, shape + (self.num_categories,))
