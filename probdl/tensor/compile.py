@@ -17,8 +17,9 @@ subscripts, whether a broadcast gradient needs summing). The backward is laid ou
 nodes receive gradients and from how many consumers is known, so no gradient is tested for None at run time
 except behind an op without a template. Large forward values are written into buffers the compiled function
 keeps (``out=``), which saves the page faults of fresh large arrays; so a compiled function is not
-re-entrant (one call at a time, which is how samplers and optimizers call it). Every rewrite is exact: a
-replay returns the eager function's values to the last bit.
+re-entrant (one call at a time, which is how samplers and optimizers call it). The rewrites are exact, and
+the forward values are the eager function's to the last bit; a few array templates compute an op's gradient
+rule in another order than its Tensor-level rule, which can change the last bit of a gradient.
 
 A replay is only right while ``fn`` would record the same graph, which holds when ``fn`` never branches in
 Python on values that depend on ``x``. While tracing, non-differentiable functions of dependent tensors
@@ -344,8 +345,8 @@ def _identity_input(rec: _Recording, i: int) -> int | None:
 def _simplify(rec: _Recording) -> list[int]:
     """Rewrite ``rec`` in place so that its replay does less, and return the indices of the nodes the output
     still needs, in order. Identities (see :func:`_identity_input`) and double negations are bypassed: their
-    consumers read the original value. Nodes nothing needs are dropped. Every rewrite is exact: the replay's
-    values are those of the eager function to the last bit (so NUTS draws agree with and without compiling).
+    consumers read the original value. Nodes nothing needs are dropped. Every rewrite is exact: it changes no
+    value, not even in the last bit.
     A model's log density is full of these (a Normal(0, 1) prior subtracts 0 and divides by 1; a site's log
     probability is summed once per plate and once more for the site), and each costs a NumPy call per replay.
 
