@@ -92,18 +92,6 @@ def subsampled_labels(X, y):
         sample("y", dist.Categorical(logits=X[idx] @ w), obs=y[idx])
 
 
-def test_subsampled_class_labels_are_replayed():
-    """Categorical picks the labels of each replay's subsample (a recorded mask, not the labels as an index)."""
-    svi, losses, params = fit(AutoNormal, True, model=subsampled_labels, args=(X, LABELS), steps=20)
-    assert svi.why_not_compiled is None and svi._compiled is not None
-    _, losses_eager, params_eager = fit(AutoNormal, False, model=subsampled_labels, args=(X, LABELS), steps=20)
-    # the same subsamples and the same math; the mask's backward adds its terms in another order than the
-    # index's, so the two may part in the last bit
-    np.testing.assert_allclose(losses, losses_eager, rtol=1e-13)
-    for name in params_eager:
-        np.testing.assert_allclose(params[name], params_eager[name], rtol=1e-12, atol=1e-14)
-
-
 def subsample_read_as_data(X, y):
     w = sample("w", dist.Normal(0.0, 1.0).expand([3]).to_event(1))
     with plate("data", X.shape[0], subsample_size=20) as idx:
@@ -194,12 +182,16 @@ def subsampled_counts(X, y):
         sample("y", dist.Binomial(total_count=10, logits=X[idx] @ w), obs=y[idx])
 
 
-def test_subsampled_counts_are_replayed():
-    """Binomial's zero-weight masks are recorded comparisons, recomputed for each replayed subsample."""
-    svi, losses, params = fit(AutoNormal, True, model=subsampled_counts, args=(X, COUNTS), steps=20)
+@pytest.mark.parametrize("model, y", [(subsampled_labels, LABELS), (subsampled_counts, COUNTS)],
+                         ids=["categorical", "binomial"])
+def test_subsampled_labels_and_counts_are_replayed(model, y):
+    """Categorical picks each replayed subsample's labels by a recorded mask (not the labels as an index), and
+    Binomial's zero-weight masks are recorded comparisons: both follow the eager steps."""
+    svi, losses, params = fit(AutoNormal, True, model=model, args=(X, y), steps=20)
     assert svi.why_not_compiled is None and svi._compiled is not None
-    _, losses_eager, params_eager = fit(AutoNormal, False, model=subsampled_counts, args=(X, COUNTS), steps=20)
-    # the same subsamples and math; a templated backward may add its terms in another order (the last bit)
+    _, losses_eager, params_eager = fit(AutoNormal, False, model=model, args=(X, y), steps=20)
+    # the same subsamples and the same math; a mask's or a template's backward may add its terms in another
+    # order than the eager rule, so the two may part in the last bit
     np.testing.assert_allclose(losses, losses_eager, rtol=1e-13)
     for name in params_eager:
         np.testing.assert_allclose(params[name], params_eager[name], rtol=1e-12, atol=1e-14)
