@@ -86,12 +86,6 @@ def test_a_subsampling_plate_is_replayed_with_fresh_subsamples():
 LABELS = pd.tensor((X.numpy()[:, 0] > 0).astype(np.int64) + (X.numpy()[:, 1] > 0))
 
 
-def subsampled_labels(X, y):
-    w = sample("w", dist.Normal(0.0, 1.0).expand([3, 3]).to_event(2))
-    with plate("data", X.shape[0], subsample_size=20) as idx:
-        sample("y", dist.Categorical(logits=X[idx] @ w), obs=y[idx])
-
-
 def subsample_read_as_data(X, y):
     w = sample("w", dist.Normal(0.0, 1.0).expand([3]).to_event(1))
     with plate("data", X.shape[0], subsample_size=20) as idx:
@@ -173,20 +167,33 @@ def test_float32_steps_compile_and_follow_the_eager_ones():
         np.testing.assert_allclose(params[name], params_eager[name], rtol=1e-3, atol=1e-4)
 
 
-COUNTS = pd.tensor(np.random.default_rng(5).poisson(3.0, size=60).astype(np.float64))
+COUNTS = pd.tensor(np.minimum(np.random.default_rng(5).poisson(3.0, size=60), 10).astype(np.float64))
+COUNT_VECTORS = pd.tensor(np.random.default_rng(6).multinomial(6, [0.2, 0.3, 0.5], size=60).astype(np.float64))
+LIKELIHOODS = {  # name -> (the distribution of a mini-batch given its linear predictor, the data)
+    "categorical": (lambda eta: dist.Categorical(logits=eta), LABELS),
+    "binomial": (lambda eta: dist.Binomial(total_count=10, logits=eta[:, 0]), COUNTS),
+    "negative_binomial": (lambda eta: dist.NegativeBinomial(total_count=5.0, logits=eta[:, 0]), COUNTS),
+    "geometric": (lambda eta: dist.Geometric(logits=eta[:, 0]), COUNTS),
+    "poisson": (lambda eta: dist.Poisson(pd.exp(eta[:, 0])), COUNTS),
+    "multinomial": (lambda eta: dist.Multinomial(total_count=6, logits=eta), COUNT_VECTORS),
+}
 
 
-def subsampled_counts(X, y):
-    w = sample("w", dist.Normal(0.0, 1.0).expand([3]).to_event(1))
-    with plate("data", X.shape[0], subsample_size=20) as idx:
-        sample("y", dist.Binomial(total_count=10, logits=X[idx] @ w), obs=y[idx])
+def subsampled_likelihood(likelihood):
+    def model(X, y):
+        w = sample("w", dist.Normal(0.0, 1.0).expand([3, 3]).to_event(2))
+        with plate("data", X.shape[0], subsample_size=20) as idx:
+            sample("y", likelihood(X[idx] @ w), obs=y[idx])
+
+    return model
 
 
-@pytest.mark.parametrize("model, y", [(subsampled_labels, LABELS), (subsampled_counts, COUNTS)],
-                         ids=["categorical", "binomial"])
-def test_subsampled_labels_and_counts_are_replayed(model, y):
+@pytest.mark.parametrize("name", sorted(LIKELIHOODS))
+def test_subsampled_labels_and_counts_are_replayed(name):
     """Categorical picks each replayed subsample's labels by a recorded mask (not the labels as an index), and
-    Binomial's zero-weight masks are recorded comparisons: both follow the eager steps."""
+    the count likelihoods' zero-weight masks are recorded comparisons: all follow the eager steps."""
+    likelihood, y = LIKELIHOODS[name]
+    model = subsampled_likelihood(likelihood)
     svi, losses, params = fit(AutoNormal, True, model=model, args=(X, y), steps=20)
     assert svi.why_not_compiled is None and svi._compiled is not None
     _, losses_eager, params_eager = fit(AutoNormal, False, model=model, args=(X, y), steps=20)
