@@ -54,7 +54,6 @@ from .hmc_util import (
     Metric,
     WelfordCovariance,
     find_reasonable_step_size,
-    leapfrog,
     leapfrog_unguarded,
     warmup_windows,
 )
@@ -222,7 +221,7 @@ class FlatModel:
 
     def unguarded(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         """``self(z)`` for a caller that passes a flat float64 array and has silenced NumPy's floating-point
-        warnings itself (NUTS does, once per transition rather than once per step)."""
+        warnings itself (HMC and NUTS do, once per transition rather than once per step)."""
         if self.compiled is None:
             return self.eager(z)
         self.calls += 1
@@ -443,7 +442,8 @@ class HMC:
     def sample(self, state: HMCState) -> HMCState:
         """One transition from ``state``, then the warmup's adaptation when ``state.adapt`` is set."""
         metric = Metric(state.inverse_mass_matrix)
-        new = self._transition(state, metric)
+        with np.errstate(all="ignore"):  # a diverging trajectory overflows: it is reported as a divergence
+            new = self._transition(state, metric)
         if state.adapt is not None:
             new = self._adapt(new, metric)
         return new
@@ -455,7 +455,7 @@ class HMC:
         h0 = start.potential_energy + metric.kinetic(start.r)
         point, diverging = start, False
         for _ in range(steps):
-            point = leapfrog(self.potential, metric, point, eps)
+            point = leapfrog_unguarded(self.potential.unguarded, metric, point, eps)
             if not math.isfinite(point.potential_energy):
                 diverging = True
                 break
@@ -582,10 +582,6 @@ class NUTS(HMC):
                      valid, False)
 
     def _transition(self, state: HMCState, metric: Metric) -> HMCState:
-        with np.errstate(all="ignore"):  # a diverging trajectory overflows: reported as such
-            return self._nuts_transition(state, metric)
-
-    def _nuts_transition(self, state: HMCState, metric: Metric) -> HMCState:
         rng, eps = state.rng, state.step_size
         r0 = metric.sample_momentum(rng)
         start = IntegratorState(state.z, r0, state.potential_energy, state.grad, metric.velocity(r0))

@@ -90,7 +90,7 @@ def leapfrog(potential_fn: PotentialFn, metric: Metric, state: IntegratorState, 
 def leapfrog_unguarded(potential_fn: PotentialFn, metric: Metric, state: IntegratorState,
                        step_size: float) -> IntegratorState:
     """:func:`leapfrog` for a caller that has already silenced NumPy's overflow warnings (a divergence
-    overflows by design): NUTS, once per transition instead of once per step."""
+    overflows by design): HMC and NUTS, once per transition instead of once per step."""
     half = 0.5 * step_size
     r = state.r - half * state.grad
     z = state.z + step_size * metric.velocity(r)
