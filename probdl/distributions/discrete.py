@@ -15,7 +15,7 @@ import numpy as np
 from .. import tensor as T
 from ..backend import as_generator, device_of, get_default_dtype, to_device
 from ..tensor import Tensor
-from ..tensor.ops.base import to_tensor
+from ..tensor.ops.base import data_function, to_tensor
 from . import constraints
 from .distribution import Distribution, _describe, _shape, broadcast_params
 
@@ -54,8 +54,12 @@ def _simplex_params(name: str, probs: Any, logits: Any) -> tuple[Tensor, Tensor,
 def _weighted(w: Tensor, log_term: Tensor) -> Tensor:
     """w · log_term, taken as 0 where w is 0 (log_term may be -inf there). The mask is a recorded comparison, so
     that a replay of a compiled step recomputes it for values of the graph (a replayed subsample's counts)."""
-    zero = T.eq(w, 0)
+    zero = data_function(_is_zero, w)
     return T.where(zero, 0.0, w * T.where(zero, 0.0, log_term))
+
+
+def _is_zero(a: Any) -> Any:
+    return a == 0
 
 
 def _float(dtype: Any) -> Any:

@@ -46,6 +46,7 @@ from ..tensor.compile import (
     agrees_with,
     compile_forward,
     compile_value_and_grad,
+    replay_tolerance,
 )
 from ..tensor.ops.base import to_tensor
 from .hmc_util import (
@@ -183,10 +184,8 @@ class FlatModel:
             self.why_not_compiled = "the replayed potential disagreed with the model's at a test point"
 
     def _rtol(self) -> float:
-        """How far the replay may be from the model: 1e-9 in float64, 1000 ulps in a float32 model (the replay's
-        backward may add the same terms in another order)."""
-        dtype = np.result_type(self.info.potential_energy.data)
-        return max(1e-9, 1000 * float(np.finfo(dtype).eps)) if dtype.kind == "f" else 1e-9
+        """How far the replay may be from the model (:func:`replay_tolerance` of the model's float type)."""
+        return replay_tolerance(np.result_type(self.info.potential_energy.data))
 
     def _replay(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         """U(z) and ∇U(z) by the compiled replay (a failed factorization: no density there)."""

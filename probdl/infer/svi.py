@@ -43,7 +43,7 @@ from ..handlers import seed
 from ..optim import Optimizer
 from ..primitives import Message, Messenger, get_param_store
 from ..tensor import Tensor, no_grad
-from ..tensor.compile import CompiledFunction, NotCompilable, trace_compile
+from ..tensor.compile import CompiledFunction, NotCompilable, replay_tolerance, trace_compile
 
 __all__ = ["SVI", "SVIRunResult"]
 
@@ -230,10 +230,7 @@ class SVI:
         value_e, named_e, grads_e = self._run_eagerly(args, kwargs)
         gen.bit_generator.state = state
         value, grads = compiled.fn(*[p.data for _, p in compiled.named])
-        # the replay's backward may add the same terms in another order: a few ulps apart, not more (1e-9 in
-        # float64, 1000 ulps in float32); a replay that froze something the step depends on is off by far more
-        dtype = np.result_type(value)
-        tol = max(1e-9, 1000 * float(np.finfo(dtype).eps)) if dtype.kind == "f" else 1e-9
+        tol = replay_tolerance(np.result_type(value))
         ok = [n for n, _ in named_e] == [n for n, _ in compiled.named]
         ok = ok and abs(float(value) - value_e) <= tol * max(1.0, abs(value_e))
         for g_c, g_e in zip(grads, grads_e):

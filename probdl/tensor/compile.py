@@ -58,11 +58,12 @@ from .autograd import Op, no_grad, set_tracing
 from .ops.base import _sum_to_array
 from .ops.elementwise import _sigmoid_array, _softplus_array
 from .ops.indexing import IndexScatter
+from .ops.linalg import einsum_optimizes
 from .ops.shape import DiagonalScatter, _diagonal_index
 from .tensor import Tensor
 
 __all__ = ["NotCompilable", "CompiledFunction", "CompiledValueAndGrad", "CompiledForward", "trace_compile",
-           "compile_value_and_grad", "compile_forward", "agrees_with"]
+           "compile_value_and_grad", "compile_forward", "agrees_with", "replay_tolerance"]
 
 _WATCHED = ("__bool__", "__float__", "__int__", "__index__", "item", "numpy", "tolist", "__array__", "detach")
 
@@ -107,8 +108,9 @@ _INPUT, _NODE, _CONST = 0, 1, 2
 
 # Array-level forward and backward code for the commonest ops, as Python expression templates: {a}, {b} are
 # the input variables, {o} the output, {g} the incoming gradient, {A} the op's attribute dict. The backward
-# templates are the same math as each op's Tensor-level rule. Ops without templates call their own forward
-# and their Tensor-level backward rule (under no_grad) from the generated code.
+# templates are the same math as each op's Tensor-level rule; those that depend on shapes (MatMul, Transpose,
+# SolveTriangular, Einsum, and the shape-dependent forms of others) are made by _specialized. Ops without
+# templates call their own forward and their Tensor-level backward rule (under no_grad) from the generated code.
 _FORWARD = {
     "Add": "{a} + {b}", "Sub": "{a} - {b}", "Mul": "{a} * {b}", "Div": "{a} / {b}", "Neg": "-{a}",
     "Exp": "_np.exp({a})", "Log": "_np.log({a})", "Log1p": "_np.log1p({a})", "Expm1": "_np.expm1({a})",
@@ -138,9 +140,8 @@ _BACKWARD = {  # op name -> one template per input
     "PowScalar": ("{g} * ({A}['p'] * {a} ** ({A}['p'] - 1))",),
     "Reshape": ("{g}.reshape({S0})",), "Sum": ("_expand({g}, {K}, {S0})",),  # _filled for a full sum
     "GetItem": ("_index_scatter({g}, {A}['key'], {A}['basic'], {S0})",),
-    "Transpose": ("{g}.transpose(_np.argsort({A}['axes']))",), "Tril": ("_np.tril({g}, {A}['k'])",),
+    "Tril": ("_np.tril({g}, {A}['k'])",),
     "Triu": ("_np.triu({g}, {A}['k'])",),
-    "MatMul": ("_sum_to(_matmul_grad_a({g}, {b}, {A}), {S0})", "_sum_to(_matmul_grad_b({g}, {a}, {A}), {S1})"),
     "Diagonal": ("_diagonal_scatter({g}, {S0}, **{A})",),
     "Where": (None, "_np.where({x0}, {g}, 0.0)", "_np.where({x0}, 0.0, {g})"),
     "IndexScatter": ("{g}[{A}['key']]",),
@@ -250,7 +251,7 @@ def _specialized(rec: _Recording, i: int, namespace: dict, shared: dict) -> tupl
     if name == "Einsum" and "." not in "".join(a["ins"]) + a["out"]:
         ins, out = a["ins"], a["out"]
         namespace[f"E{i}"] = ",".join(ins) + "->" + out
-        optimize = len(ins) > 2 or sum(math.prod(s) for s in in_shapes) > 65536  # as Einsum.forward decides
+        optimize = einsum_optimizes([math.prod(s) for s in in_shapes])
         forward = f"_np.einsum(E{i}, " + ", ".join(f"{{x{j}}}" for j in range(len(ins))) + f", optimize={optimize})"
         backward = []
         for k, sub in enumerate(ins):
@@ -440,7 +441,6 @@ class CompiledFunction:
         self.num_ops, self.num_inputs = len(order), rec.num_inputs
         self.op_names = [ops[i].__name__ for i in order]
         namespace: dict[str, Any] = {}
-        var, templates_of = _var, _template
         inputs = [f"x{k}" for k in range(rec.num_inputs)]
         special: dict[int, tuple] = {}  # node -> shape-specific (forward, backward) templates
         shared: dict[int, str] = {}  # node -> a value its backward templates share
@@ -462,7 +462,7 @@ class CompiledFunction:
         # through such a gradient; the rest are laid out here
         maybe_none: set[int] = set()
         for i in reversed(order):
-            if i in maybe_none or (special[i][1] or templates_of(ops[i], _BACKWARD)) is None:
+            if i in maybe_none or (special[i][1] or _template(ops[i], _BACKWARD)) is None:
                 maybe_none.update(ref for (kind, ref), need in zip(sources[i], needs_of(i)) if need and kind == _NODE)
         for k, name in enumerate(inputs):
             namespace[f"IS{k}"], namespace[f"ID{k}"] = rec.input_shapes[k], rec.input_dtypes[k]
@@ -474,7 +474,7 @@ class CompiledFunction:
         has_grad = {last}
 
         def accumulate(src: tuple, expr: str) -> str:
-            target = var(src)
+            target = _var(src)
             if src[0] == _INPUT:
                 return f"g{target} = g{target} + ({expr})"
             g = "g" + target[1:]
@@ -491,12 +491,12 @@ class CompiledFunction:
             needs = needs_of(i)
             if i not in has_grad or not any(needs):
                 continue
-            args = [var(t) for t in src]
+            args = [_var(t) for t in src]
             body = []
-            templates = special[i][1] or templates_of(op, _BACKWARD)
+            templates = special[i][1] or _template(op, _BACKWARD)
             if op.__name__ == "GetItem" and src[0][0] == _INPUT and templates is not None:
                 # a slice of an input (a model's site in the flat vector): add the gradient where it was read
-                gx = "g" + var(src[0])
+                gx = "g" + _var(src[0])
                 body.append(f"{gx}[A{i}['key']] += g{i}" if a["basic"] else f"_np.add.at({gx}, A{i}['key'], g{i})")
             elif templates is not None:
                 for j, shape in enumerate(in_shapes[i]):
@@ -676,6 +676,14 @@ def compile_value_and_grad(fn: Callable[[Tensor], Tensor], x0: np.ndarray) -> Co
     x0 = np.asarray(x0)
     x = Tensor(x0.copy(), requires_grad=True)
     return CompiledValueAndGrad(trace_compile(lambda: fn(x), [x]), x0)
+
+
+def replay_tolerance(dtype: Any) -> float:
+    """How far (relative to the scale) a replay may be from the eager function and still agree: 1e-9, or 1000
+    ulps of a coarser float type. The values are the same to the last bit; a templated gradient may add the same
+    terms in another order; a replay that froze something the function depends on is off by far more."""
+    dtype = np.dtype(dtype)
+    return max(1e-9, 1000 * float(np.finfo(dtype).eps)) if dtype.kind == "f" else 1e-9
 
 
 def agrees_with(compiled: Callable[[np.ndarray], tuple[float, np.ndarray]],

@@ -126,6 +126,16 @@ def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[
     return explicit, out
 
 
+def einsum_optimizes(sizes: list[int]) -> bool:
+    """Whether ``einsum`` of operands of these sizes should search a contraction path. NumPy's search costs tens
+    of µs in Python: worth it for three or more operands (the order of contractions) or large ones (a BLAS
+    contraction), not for a small product of two."""
+    total = 0
+    for n in sizes:  # (this module's ``sum`` is the op)
+        total += n
+    return len(sizes) > 2 or total > 65536
+
+
 class Einsum(Op):
     """Einstein summation; the gradient for each operand is another einsum (with identity matrices for
     repeated letters and ones for letters summed away in that operand alone)."""
@@ -133,13 +143,8 @@ class Einsum(Op):
     @staticmethod
     def forward(*arrays, ins, out):
         xp = get_array_module(*arrays)
-        # NumPy's path search costs tens of µs in Python: worth it for three or more operands (the order of
-        # contractions) or large ones (a BLAS contraction), not for a small product of two
-        total = 0
-        for a in arrays:  # (this module's ``sum`` is the op)
-            total += a.size
-        optimize = len(arrays) > 2 or total > 65536
-        return xp.einsum(",".join(ins) + "->" + out, *arrays, optimize=optimize)
+        sizes = [a.size for a in arrays]
+        return xp.einsum(",".join(ins) + "->" + out, *arrays, optimize=einsum_optimizes(sizes))
 
     @staticmethod
     def backward(node, out_t, g):
