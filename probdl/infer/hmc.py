@@ -31,6 +31,7 @@ import copy
 import math
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -157,16 +158,17 @@ class FlatModel:
     def unpack(self, z: np.ndarray) -> dict[str, Tensor]:
         return {name: to_tensor(z[sl].reshape(shape)) for name, sl, shape in zip(self.names, self.slices, self.shapes)}
 
+    def _sites(self, z: Tensor) -> dict[str, Tensor]:
+        """The site values in the flat Tensor z, as ops of the graph (for a trace)."""
+        return {name: z[sl].reshape(shape) for name, sl, shape in zip(self.names, self.slices, self.shapes)}
+
     def _flat_potential(self, z: Tensor) -> Tensor:
-        return self.info.potential_fn({name: z[sl].reshape(shape)
-                                       for name, sl, shape in zip(self.names, self.slices, self.shapes)})
+        return self.info.potential_fn(self._sites(z))
 
     def _compile(self) -> None:
         z0 = self.pack(self.info.params)
-        validating = is_validation_enabled()
-        enable_validation(False)
         try:
-            with np.errstate(all="ignore"):
+            with _quiet_trace():
                 compiled = compile_value_and_grad(self._flat_potential, z0)
         except NotCompilable as e:
             self.why_not_compiled = str(e)
@@ -174,8 +176,6 @@ class FlatModel:
         except LinAlgError:
             self.why_not_compiled = "the trace failed to factor a matrix"
             return
-        finally:
-            enable_validation(validating)
         self.compiled, self._replay_fn = compiled, compiled.compiled.fn
         rng = np.random.default_rng(0)
         points = [z0, z0 + 0.1 * rng.standard_normal(self.size), z0 + rng.standard_normal(self.size)]
@@ -225,10 +225,7 @@ class FlatModel:
             return self.eager(z)
         self.calls += 1
         if self.calls % self.CHECK_EVERY == 0 and not agrees_with(self._replay, self.eager, [z], self._rtol()):
-            warnings.warn("NUTS/HMC: the compiled potential disagreed with the model's at a point along the chain "
-                          "(the model's graph depends on its values); switching to the uncompiled model. Draws "
-                          f"made since the previous check (at most {self.CHECK_EVERY} evaluations ago) may be "
-                          "affected: rerun with jit_compile=False.", RuntimeWarning, stacklevel=2)
+            _warn_disagreed("potential", "Draws made", "evaluations")
             self.compiled = None
             self.why_not_compiled = "disagreed with the model during sampling"
             return self.eager(z)
@@ -247,10 +244,7 @@ class FlatModel:
         out = {name: np.array(v) for name, v in zip(self._constrain_names, values)}
         self.constrain_calls += 1
         if self.constrain_calls % self.CHECK_EVERY == 0 and not _same_values(out, self._constrain_eager(z)):
-            warnings.warn("NUTS/HMC: the compiled postprocessing of draws disagreed with the model's (its graph "
-                          "depends on its values); switching to the uncompiled model. Draws postprocessed since the "
-                          f"previous check (at most {self.CHECK_EVERY}) may be affected: rerun with jit_compile=False.",
-                          RuntimeWarning, stacklevel=2)
+            _warn_disagreed("postprocessing of draws", "Draws postprocessed", "draws")
             self._constrain_replay = None
             return self._constrain_eager(z)
         return out
@@ -265,20 +259,15 @@ class FlatModel:
         x = Tensor(z.copy(), requires_grad=True)
 
         def constrained() -> list[Tensor]:
-            out = self.info.postprocess_fn({name: x[sl].reshape(shape)
-                                            for name, sl, shape in zip(self.names, self.slices, self.shapes)})
+            out = self.info.postprocess_fn(self._sites(x))
             names.extend(out)
             return list(out.values())
 
-        validating = is_validation_enabled()
-        enable_validation(False)
         try:
-            with np.errstate(all="ignore"):
+            with _quiet_trace():
                 replay = compile_forward(constrained, [x])
         except (NotCompilable, LinAlgError):
             return
-        finally:
-            enable_validation(validating)
         rng = np.random.default_rng(1)
         for point in (z, z + 0.1 * rng.standard_normal(z.size)):
             with np.errstate(all="ignore"):
@@ -286,6 +275,26 @@ class FlatModel:
             if not _same_values(got, self._constrain_eager(point)):
                 return
         self._constrain_replay = replay
+
+
+@contextmanager
+def _quiet_trace():
+    """While a model is traced for compilation: no argument checks (they only read values) and no floating-point
+    warnings (the trace point may overflow somewhere; the agreement check judges the result)."""
+    validating = is_validation_enabled()
+    enable_validation(False)
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    finally:
+        enable_validation(validating)
+
+
+def _warn_disagreed(what: str, since: str, unit: str) -> None:
+    warnings.warn(f"NUTS/HMC: the compiled {what} disagreed with the model's (the model's graph depends on its "
+                  f"values); switching to the uncompiled model. {since} since the previous check (at most "
+                  f"{FlatModel.CHECK_EVERY} {unit} ago) may be affected: rerun with jit_compile=False.",
+                  RuntimeWarning, stacklevel=3)
 
 
 def _same_values(got: dict[str, Any], want: dict[str, np.ndarray]) -> bool:
