@@ -43,7 +43,7 @@ from ..handlers import seed
 from ..optim import Optimizer
 from ..primitives import Message, Messenger, get_param_store
 from ..tensor import Tensor, no_grad
-from ..tensor.compile import CompiledFunction, NotCompilable, replay_tolerance, trace_compile
+from ..tensor.compile import CompiledFunction, NotCompilable, replay_tolerance, results_agree, trace_compile
 
 __all__ = ["SVI", "SVIRunResult"]
 
@@ -230,13 +230,9 @@ class SVI:
         value_e, named_e, grads_e = self._run_eagerly(args, kwargs)
         gen.bit_generator.state = state
         value, grads = compiled.fn(*[p.data for _, p in compiled.named])
-        tol = replay_tolerance(np.result_type(value))
-        ok = [n for n, _ in named_e] == [n for n, _ in compiled.named]
-        ok = ok and abs(float(value) - value_e) <= tol * max(1.0, abs(value_e))
-        for g_c, g_e in zip(grads, grads_e):
-            g_e = np.zeros_like(g_c) if g_e is None else g_e
-            scale = max(1.0, float(np.max(np.abs(g_e)))) if g_e.size else 1.0
-            ok = ok and g_c.shape == g_e.shape and float(np.max(np.abs(g_c - g_e), initial=0.0)) <= tol * scale
+        grads_e = [np.zeros_like(g_c) if g_e is None else g_e for g_c, g_e in zip(grads, grads_e)]
+        ok = ([n for n, _ in named_e] == [n for n, _ in compiled.named]
+              and results_agree(value, grads, value_e, grads_e, replay_tolerance(np.result_type(value))))
         if not ok:  # the step runs eagerly instead, drawing what a step without compiling would
             gen.bit_generator.state = state
         return ok, float(value), grads

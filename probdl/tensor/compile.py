@@ -63,7 +63,7 @@ from .ops.shape import DiagonalScatter, _diagonal_index
 from .tensor import Tensor
 
 __all__ = ["NotCompilable", "CompiledFunction", "CompiledValueAndGrad", "CompiledForward", "trace_compile",
-           "compile_value_and_grad", "compile_forward", "agrees_with", "replay_tolerance"]
+           "compile_value_and_grad", "compile_forward", "agrees_with", "results_agree", "replay_tolerance"]
 
 _WATCHED = ("__bool__", "__float__", "__int__", "__index__", "item", "numpy", "tolist", "__array__", "detach")
 
@@ -700,9 +700,19 @@ def agrees_with(compiled: Callable[[np.ndarray], tuple[float, np.ndarray]],
                 v_c, g_c = compiled(z)
         except Exception:  # noqa: BLE001  (any failure of the replay where eager works: they disagree)
             return False
-        if abs(v_c - v_e) > rtol * max(1.0, abs(v_e)):
+        if not results_agree(v_c, [g_c], v_e, [g_e], rtol):
             return False
-        scale = max(1.0, float(np.max(np.abs(g_e)))) if g_e.size else 1.0
-        if g_c.shape != g_e.shape or np.max(np.abs(g_c - g_e), initial=0.0) > rtol * scale:
+    return True
+
+
+def results_agree(value: float, grads: Iterable[Any], value_ref: float, grads_ref: Iterable[Any],
+                  rtol: float) -> bool:
+    """Whether a value and its gradients equal the reference ones to ``rtol`` of their scale (at least 1): the
+    comparison a replay's agreement check makes."""
+    if abs(float(value) - float(value_ref)) > rtol * max(1.0, abs(float(value_ref))):
+        return False
+    for g, g_ref in zip(grads, grads_ref):
+        scale = max(1.0, float(np.max(np.abs(g_ref)))) if g_ref.size else 1.0
+        if g.shape != g_ref.shape or float(np.max(np.abs(g - g_ref), initial=0.0)) > rtol * scale:
             return False
     return True
