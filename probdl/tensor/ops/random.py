@@ -43,13 +43,17 @@ def standard_normal_like(shape: tuple[int, ...], like: Tensor, rng: Any = None) 
     """Standard normal noise of ``shape`` in ``like``'s dtype and on its device, from ``rng`` (None: the global
     generator): the noise of reparameterized samplers. While tracing, the draw is recorded (see RandomDraw)."""
     device = None if isinstance(like.data, np.ndarray) else device_of(like.data)
-    attrs = {"rng": rng, "shape": tuple(shape), "dtype": like.data.dtype, "device": device}
+    return _draw(RandomDraw, {"rng": rng, "shape": tuple(shape), "dtype": like.data.dtype, "device": device})
+
+
+def _draw(op: type[Op], attrs: dict) -> Tensor:
+    """``op``'s draw; while a function is traced for compilation, a node of the graph (marked as requiring grad
+    so that every op on it is recorded) that each replay draws afresh."""
+    t = Tensor._wrap(op.forward(**attrs))
     if is_tracing():
-        t = Tensor._wrap(RandomDraw.forward(**attrs))
-        t.requires_grad = True  # so that every op on the noise is recorded too
-        t._node = Node(RandomDraw, (), attrs)
-        return t
-    return Tensor._wrap(RandomDraw.forward(**attrs))
+        t.requires_grad = True
+        t._node = Node(op, (), attrs)
+    return t
 
 
 class RandomSubsample(Op):
@@ -70,12 +74,7 @@ class RandomSubsample(Op):
 def subsample_indices(size: int, subsample_size: int, rng: Any = None) -> Tensor:
     """``subsample_size`` distinct sorted indices of ``range(size)`` from ``rng`` (None: the global generator).
     While tracing, the draw is recorded (see RandomSubsample) and indexing with it becomes an op of the graph."""
-    attrs = {"rng": rng, "size": int(size), "subsample_size": int(subsample_size)}
-    t = Tensor._wrap(RandomSubsample.forward(**attrs))
-    if is_tracing():
-        t.requires_grad = True  # so that indexing with it is recorded (it has no gradient: it is an integer)
-        t._node = Node(RandomSubsample, (), attrs)
-    return t
+    return _draw(RandomSubsample, {"rng": rng, "size": int(size), "subsample_size": int(subsample_size)})
 
 
 def _out(a: Any, dtype: Any, device: Any) -> Tensor:
