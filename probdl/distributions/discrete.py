@@ -54,7 +54,7 @@ def _simplex_params(name: str, probs: Any, logits: Any) -> tuple[Tensor, Tensor,
 def _weighted(w: Tensor, log_term: Tensor) -> Tensor:
     """w · log_term, taken as 0 where w is 0 (log_term may be -inf there). The mask is a recorded comparison, so
     that a replay of a compiled step recomputes it for values of the graph (a replayed subsample's counts)."""
-    zero = data_function(_is_zero, w)
+    zero = data_function(_is_zero, w, elementwise=True)
     return T.where(zero, 0.0, w * T.where(zero, 0.0, log_term))
 
 

@@ -4,6 +4,14 @@ the draws and the sampler statistics, and hands them to the diagnostics and to A
 Each chain draws from its own generator, spawned from ``seed`` by ``numpy.random.SeedSequence``; a chain's
 result depends only on its generator, so ``chain_method="parallel"`` (one process per chain, standard library
 ``multiprocessing`` with the fork start method) gives exactly the draws of ``"sequential"`` with the same seed.
+
+``chain_method="vectorized"`` (NUTS only) advances the chains together as batches
+(:mod:`probdl.infer.batched_nuts`): one batched replay of the potential per leapfrog step for all the chains of
+a batch, so that Python's cost per step is paid once per batch instead of once per chain. The chains are split
+into one batch per CPU core (at most), each batch in its own process as with "parallel" (in this process when
+there is one batch or no fork). Its draws follow the same distribution as "sequential"'s but are not the same
+numbers: the batched tree picks its proposals with other random numbers. They depend only on the seed and on
+how the chains are split (which can change the last bits of a batched product).
 """
 from __future__ import annotations
 
@@ -16,7 +24,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .hmc import HMC, HMCState
+from .batched_nuts import BatchedNUTS, batch_potential
+from .hmc import HMC, NUTS, HMCState
 
 __all__ = ["MCMC", "EXTRA_FIELDS"]
 
@@ -77,6 +86,44 @@ class _ChainResult:
         self.latent_names = latent_names  # the latent sites (the others in samples are deterministic)
 
 
+class _ChainRecord:
+    """What a chain keeps while it runs: the kept draws and statistics, and its progress counters."""
+
+    __slots__ = ("chain", "report", "warmup", "total", "thinning", "z", "fields", "row", "divergences",
+                 "accept_sum", "accept_n", "last_report")
+
+    def __init__(self, mcmc: MCMC, chain: int, size: int, report: Any) -> None:
+        self.chain, self.report = chain, report
+        self.warmup, self.total, self.thinning = mcmc._warmup_iterations, mcmc._total_iterations, mcmc.thinning
+        kept = len(range(self.warmup, self.total, self.thinning))
+        self.z = np.empty((kept, size))
+        self.fields = {name: np.empty(kept, dtype=bool if name == "diverging" else
+                                      (np.int64 if name in ("num_steps", "tree_depth") else np.float64))
+                       for name in mcmc._extra_fields}
+        self.row, self.divergences, self.accept_sum, self.accept_n, self.last_report = 0, 0, 0.0, 0, 0.0
+
+    def add(self, i: int, state: HMCState) -> None:
+        """The state after iteration ``i`` (0-based)."""
+        self.divergences += bool(state.diverging)
+        self.accept_sum, self.accept_n = self.accept_sum + state.accept_prob, self.accept_n + 1
+        if i >= self.warmup and (i - self.warmup) % self.thinning == 0:
+            self.z[self.row] = state.z
+            for name, values in self.fields.items():
+                values[self.row] = getattr(state, name)
+            self.row += 1
+        now = time.perf_counter()
+        if now - self.last_report > _PROGRESS_EVERY or i + 1 == self.total:
+            self.report(self.chain, i, state.step_size, self.accept_sum / self.accept_n, self.divergences)
+            self.last_report = now
+        if i + 1 == self.warmup:
+            self.accept_sum, self.accept_n = 0.0, 0
+
+    def result(self, kernel: HMC, state: HMCState) -> _ChainResult:
+        samples = _stack([kernel.postprocess(zi) for zi in self.z])
+        return _ChainResult(self.z, self.fields, state._replace(i=-1), samples,
+                            list(getattr(kernel.potential, "names", [])))
+
+
 class MCMC:
     """Markov chain Monte Carlo with a kernel, as in NumPyro:
 
@@ -90,8 +137,9 @@ class MCMC:
         num_warmup: warmup (adaptation) iterations per chain, discarded.
         num_samples: kept iterations per chain (before thinning).
         num_chains: independent chains, each with its own generator spawned from the run's seed.
-        chain_method: "sequential" (one after the other in this process) or "parallel" (one process per chain,
-            at most ``os.cpu_count()`` at a time).
+        chain_method: "sequential" (one after the other in this process), "parallel" (one process per chain,
+            at most ``os.cpu_count()`` at a time) or "vectorized" (NUTS only: the chains advance together, in
+            one batch per core; see the module docstring).
         thinning: keep every ``thinning``-th draw.
         progress_bar: show per-chain progress (tqdm bars on a terminal, plain lines otherwise).
     """
@@ -105,8 +153,12 @@ class MCMC:
         self.num_samples = _check_count("num_samples", num_samples, 1)
         self.num_chains = _check_count("num_chains", num_chains, 1)
         self.thinning = _check_count("thinning", thinning, 1)
-        if chain_method not in ("sequential", "parallel"):
-            raise ValueError(f"MCMC: chain_method must be 'sequential' or 'parallel', got {chain_method!r}")
+        if chain_method not in ("sequential", "parallel", "vectorized"):
+            raise ValueError(f"MCMC: chain_method must be 'sequential', 'parallel' or 'vectorized', got "
+                             f"{chain_method!r}")
+        if chain_method == "vectorized" and not isinstance(kernel, NUTS):
+            raise ValueError(f"MCMC: chain_method='vectorized' runs NUTS kernels, got {type(kernel).__name__}; "
+                             "use 'sequential' or 'parallel'")
         self.chain_method = chain_method
         self.progress_bar = bool(progress_bar)
         self.post_warmup_state: list[HMCState] | None = None
@@ -150,8 +202,18 @@ class MCMC:
         inits = self._per_chain_inits(init_params)
         seeds = np.random.SeedSequence(seed).spawn(self.num_chains)
         start = time.perf_counter()
+        cores = min(self.num_chains, os.cpu_count() or 1)
+        batches = [[int(c) for c in b] for b in np.array_split(np.arange(self.num_chains), cores)]
         if self.chain_method == "parallel" and self.num_chains > 1:
             self._results = self._run_parallel(seeds, inits)
+        elif self.chain_method == "vectorized" and len(batches) > 1 and _can_fork():
+            self._results = self._run_parallel(seeds, inits, batches)
+        elif self.chain_method == "vectorized":
+            progress = _Progress(self.progress_bar, self.num_chains, self._total_iterations, self._warmup_iterations)
+            try:
+                self._results = self._run_batch(list(range(self.num_chains)), seeds, inits, progress.update)
+            finally:
+                progress.close()
         else:
             progress = _Progress(self.progress_bar, self.num_chains, self._total_iterations, self._warmup_iterations)
             try:
@@ -186,41 +248,43 @@ class MCMC:
                 return list(z)
         return [init_params] * self.num_chains
 
-    def _run_chain(self, chain: int, seed: np.random.SeedSequence, init: Any, report: Any) -> _ChainResult:
+    def _start(self, chain: int, seed: np.random.SeedSequence, init: Any) -> tuple[HMC, HMCState]:
+        """A kernel of its own for a chain, and the chain's first state (after warmup's start, or resumed)."""
         kernel = self.kernel.copy()
         if self.post_warmup_state is not None:
-            state = kernel.resume(self.post_warmup_state[chain], self.model_args, self.model_kwargs)
-        else:
-            state = kernel.init(np.random.default_rng(seed), self.num_warmup, init, self.model_args, self.model_kwargs)
-        warmup, total = self._warmup_iterations, self._total_iterations
-        kept = list(range(warmup, total, self.thinning))
-        z = np.empty((len(kept), state.z.size))
-        fields = {name: np.empty(len(kept), dtype=bool if name == "diverging" else
-                                 (np.int64 if name in ("num_steps", "tree_depth") else np.float64))
-                  for name in self._extra_fields}
-        divergences, accept_sum, accept_n, last_report = 0, 0.0, 0, 0.0
-        row = 0
-        for i in range(total):
-            state = kernel.sample(state)
-            divergences += bool(state.diverging)
-            accept_sum, accept_n = accept_sum + state.accept_prob, accept_n + 1
-            if i >= warmup and (i - warmup) % self.thinning == 0:
-                z[row] = state.z
-                for name in fields:
-                    fields[name][row] = getattr(state, name)
-                row += 1
-            now = time.perf_counter()
-            if now - last_report > _PROGRESS_EVERY or i + 1 == total:
-                report(chain, i, state.step_size, accept_sum / accept_n, divergences)
-                last_report = now
-            if i + 1 == warmup:
-                accept_sum, accept_n = 0.0, 0
-        samples = _stack([kernel.postprocess(zi) for zi in z])
-        return _ChainResult(z, fields, state._replace(i=-1), samples, list(getattr(kernel.potential, "names", [])))
+            return kernel, kernel.resume(self.post_warmup_state[chain], self.model_args, self.model_kwargs)
+        return kernel, kernel.init(np.random.default_rng(seed), self.num_warmup, init, self.model_args,
+                                   self.model_kwargs)
 
-    def _run_parallel(self, seeds: list[np.random.SeedSequence], inits: list[Any]) -> list[_ChainResult]:
-        """One process per chain (fork: the model and data are inherited, nothing needs pickling but the
-        results); the children report progress through a queue that this process displays."""
+    def _run_chain(self, chain: int, seed: np.random.SeedSequence, init: Any, report: Any) -> _ChainResult:
+        kernel, state = self._start(chain, seed, init)
+        record = _ChainRecord(self, chain, state.z.size, report)
+        for i in range(self._total_iterations):
+            state = kernel.sample(state)
+            record.add(i, state)
+        return record.result(kernel, state)
+
+    def _run_batch(self, chains: list[int], seeds: list[np.random.SeedSequence], inits: list[Any],
+                   report: Any) -> list[_ChainResult]:
+        """The chains advanced together by :class:`~probdl.infer.batched_nuts.BatchedNUTS` in this process."""
+        started = [self._start(c, seeds[c], inits[c]) for c in chains]
+        kernels, states = [k for k, _ in started], [s for _, s in started]
+        records = [_ChainRecord(self, c, states[0].z.size, report) for c in chains]
+        total = self._total_iterations
+
+        def on_transition(k: int, state: HMCState) -> HMCState | None:
+            records[k].add(state.i, state)
+            return state if state.i + 1 < total else None
+
+        batch = BatchedNUTS(kernels, batch_potential(kernels[0].potential, len(chains)), states, on_transition)
+        batch.run()
+        return [r.result(k, s) for r, k, s in zip(records, kernels, batch.final_states)]
+
+    def _run_parallel(self, seeds: list[np.random.SeedSequence], inits: list[Any],
+                      batches: list[list[int]] | None = None) -> list[_ChainResult]:
+        """One process per chain, or per batch of chains when ``batches`` is given (fork: the model and data are
+        inherited, nothing needs pickling but the results); the children report progress through a queue that
+        this process displays."""
         global _PARALLEL  # noqa: PLW0603  (the fork start method hands the MCMC and queue to the children this way)
         try:
             ctx = multiprocessing.get_context("fork")
@@ -231,17 +295,21 @@ class MCMC:
         _PARALLEL = (self, queue)
         progress = _Progress(self.progress_bar, self.num_chains, self._total_iterations, self._warmup_iterations)
         try:
-            with ctx.Pool(min(self.num_chains, os.cpu_count() or 1)) as pool:
-                pending = pool.starmap_async(_parallel_chain, [(c, seeds[c], inits[c])
-                                                               for c in range(self.num_chains)])
+            if batches is None:
+                worker, tasks = _parallel_chain, [(c, seeds[c], inits[c]) for c in range(self.num_chains)]
+            else:
+                worker, tasks = _parallel_batch, [(b, seeds, inits) for b in batches]
+            with ctx.Pool(min(len(tasks), os.cpu_count() or 1)) as pool:
+                pending = pool.starmap_async(worker, tasks)
                 while not pending.ready():
                     _drain(queue, progress)
                     pending.wait(0.05)
                 _drain(queue, progress)
-                return pending.get()
+                results = pending.get()
         finally:
             progress.close()
             _PARALLEL = None
+        return results if batches is None else [r for batch in results for r in batch]
 
     # ------------------------------------------------------------------ results
     def _require_results(self, who: str) -> list[_ChainResult]:
@@ -294,6 +362,10 @@ class MCMC:
         return to_inference_data(self, **kwargs)
 
 
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def _stack(draws: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.stack([np.asarray(d[k]) for d in draws]) for k in draws[0]}
 
@@ -310,11 +382,19 @@ def _drain(queue: Any, progress: _Progress) -> None:
 _PARALLEL: tuple[MCMC, Any] | None = None  # (the MCMC, the progress queue), inherited by forked workers
 
 
-def _parallel_chain(chain: int, seed: np.random.SeedSequence, init: Any) -> _ChainResult:
-    mcmc, queue = _PARALLEL
-
+def _report_to(queue: Any) -> Any:
     def report(*item: Any) -> None:
         queue.put(item)
 
-    return mcmc._run_chain(chain, seed, init, report)
+    return report
+
+
+def _parallel_chain(chain: int, seed: np.random.SeedSequence, init: Any) -> _ChainResult:
+    mcmc, queue = _PARALLEL
+    return mcmc._run_chain(chain, seed, init, _report_to(queue))
+
+
+def _parallel_batch(chains: list[int], seeds: list[np.random.SeedSequence], inits: list[Any]) -> list[_ChainResult]:
+    mcmc, queue = _PARALLEL
+    return mcmc._run_batch(chains, seeds, inits, _report_to(queue))
 

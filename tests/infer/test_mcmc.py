@@ -159,8 +159,8 @@ def test_bad_driver_input():
         MCMC(object(), 10, 10)
     with pytest.raises(ValueError, match="num_samples must be an int >= 1, got 0"):
         MCMC(kernel, 10, 0)
-    with pytest.raises(ValueError, match="chain_method must be 'sequential' or 'parallel', got 'vectorized'"):
-        MCMC(kernel, 10, 10, chain_method="vectorized")
+    with pytest.raises(ValueError, match="chain_method must be 'sequential', 'parallel' or 'vectorized', got 'vec'"):
+        MCMC(kernel, 10, 10, chain_method="vec")
     mcmc = MCMC(kernel, 5, 5, progress_bar=False)
     with pytest.raises(RuntimeError, match=r"MCMC.get_samples: call run\(\) first"):
         mcmc.get_samples()

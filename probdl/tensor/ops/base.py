@@ -48,7 +48,7 @@ class DataFunction(Op):
     no_gradient = True
 
     @staticmethod
-    def forward(*arrays: Any, fn: Any) -> Any:
+    def forward(*arrays: Any, fn: Any, elementwise: bool = False) -> Any:
         return fn(*arrays)
 
     @staticmethod
@@ -56,12 +56,14 @@ class DataFunction(Op):
         return (None,) * len(node.inputs)
 
 
-def data_function(fn: Any, *inputs: Tensor) -> Tensor:
-    """``fn`` of the inputs' arrays as a constant Tensor outside the graph (recorded while tracing)."""
+def data_function(fn: Any, *inputs: Tensor, elementwise: bool = False) -> Tensor:
+    """``fn`` of the inputs' arrays as a constant Tensor outside the graph (recorded while tracing).
+    ``elementwise``: ``fn`` works element by element with NumPy's broadcasting (a comparison, a cast), which
+    lets a batched replay give it inputs with an extra leading dim."""
     if is_tracing():
         for t in inputs:
             if t.requires_grad:
-                return apply(DataFunction, inputs, {"fn": fn})
+                return apply(DataFunction, inputs, {"fn": fn, "elementwise": True} if elementwise else {"fn": fn})
     return Tensor._wrap(fn(*[t.data for t in inputs]))
 
 

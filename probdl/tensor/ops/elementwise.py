@@ -436,7 +436,7 @@ def astype(x: Any, dtype: Any) -> Tensor:
     if x.data.dtype == dtype:
         return x
     if dtype.kind not in "fc":  # integer or bool results carry no gradient
-        return data_function(lambda a: a.astype(dtype), x)
+        return data_function(lambda a: a.astype(dtype), x, elementwise=True)
     return apply(Cast, (x,), {"dtype": dtype})
 
 
@@ -445,12 +445,12 @@ def _nondiff(name: str, fn, nargs: int):
     """A function of the data alone: its result is a constant outside the graph."""
     if nargs == 1:
         def f(x: Any) -> Tensor:
-            return data_function(fn, to_tensor(x))
+            return data_function(fn, to_tensor(x), elementwise=True)
     else:
         def f(a: Any, b: Any) -> Tensor:
             a, b = pair(a, b)
             try:
-                return data_function(fn, a, b)
+                return data_function(fn, a, b, elementwise=True)
             except ValueError as e:
                 raise ValueError(f"{name}: {e} (shapes {a.data.shape} and {b.data.shape})") from None
     f.__name__ = name
