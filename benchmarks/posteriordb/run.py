@@ -15,7 +15,7 @@ over parameters (from ArviZ), the number of post-warmup divergences, the wall ti
 Usage::
 
     .venv/bin/python benchmarks/posteriordb/run.py [NAME ...] [--chains 4] [--warmup 1000] [--samples 1000]
-        [--chain-method parallel|sequential] [--seed 0] [--json PATH]
+        [--chain-method parallel|sequential|vectorized] [--seed 0] [--json PATH]
 
 Writes ``benchmarks/results/posteriordb.json`` by default.
 """
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--chain-method", default="parallel", choices=("parallel", "sequential"))
+    parser.add_argument("--chain-method", default="parallel", choices=("parallel", "sequential", "vectorized"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=HERE.parent / "results" / "posteriordb.json")
     args = parser.parse_args(argv)

@@ -309,14 +309,15 @@ class CompiledBatchPotential:
     ``FlatModel.CHECK_EVERY`` calls (one row) and replaced by :class:`RowByRow` at the first disagreement. A
     row where the model has no density (a failed factorization) sends that call row by row."""
 
-    __slots__ = ("model", "compiled", "fallback", "calls")
+    __slots__ = ("model", "compiled", "fallback", "calls", "_fn")
 
     def __init__(self, model: FlatModel, compiled: CompiledBatchedValueAndGrad) -> None:
         self.model, self.compiled, self.fallback, self.calls = model, compiled, RowByRow(model), 0
+        self._fn = compiled.fn  # the generated replay itself: the sampler passes float64 arrays of the right shape
 
     def _replay(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         try:
-            values, grads = self.compiled(z)
+            values, (grads,) = self._fn(z)
         except LinAlgError:
             return self.fallback(z)
         return values, grads

@@ -32,10 +32,12 @@ import numpy as np
 
 from .compile import (
     _BACKWARD,
+    _BUFFER_MIN_SIZE,
     _CONST,
     _FORWARD,
     _INPUT,
     _NODE,
+    _UFUNCS,
     NotCompilable,
     _expand,
     _forward_lines,
@@ -56,7 +58,9 @@ __all__ = ["CompiledBatchedValueAndGrad", "compile_value_and_grad_batched"]
 
 _ELEMENTWISE_MODULES = ("probdl.tensor.ops.elementwise", "probdl.tensor.ops.special")
 _REDUCTION_ATTRS = {"axes", "keepdims"}
-_AXIS_OPS = {"Cumsum", "Softmax", "LogSoftmax"}
+_AXIS_OPS = {"Cumsum", "Softmax", "LogSoftmax", "Diagonal"}
+# linear algebra whose forward and Tensor-level rule work on stacks of matrices, broadcasting their batch dims
+_MATRIX_OPS = {"Cholesky", "SolveTriangular", "LogAbsDet", "Det"}
 
 
 def _rows_forward(forward: Callable, args: list, batched: tuple[bool, ...], count: int, attrs: dict | None) -> Any:
@@ -141,6 +145,8 @@ class _Batcher:
             return "rows"
         if op.__module__ in _ELEMENTWISE_MODULES or (name == "DataFunction" and a.get("elementwise")):
             return "elementwise"
+        if name in _MATRIX_OPS and op.__module__ == "probdl.tensor.ops.linalg":
+            return "matrix"
         if name in ("Reshape", "MatMul", "Transpose"):
             return name.lower()
         if name == "GetItem":
@@ -161,8 +167,9 @@ class _Batcher:
         a = dict(self.rec.attrs[i])
         if "axes" in a:
             a["axes"] = tuple(1 + x for x in a["axes"])
-        if "axis" in a:
-            a["axis"] = 1 + a["axis"]
+        for key in ("axis", "axis1", "axis2"):
+            if key in a:
+                a[key] = 1 + a[key]
         return a
 
     # ------------------------------------------------------------------ forward
@@ -173,10 +180,16 @@ class _Batcher:
         kind = self.kind[i] = self.classify(i)
         if kind == "matmul" and self.matmul_with_constant(i):
             return
-        if kind == "elementwise" or kind == "matmul":
+        if kind in ("elementwise", "matmul", "matrix"):
             args = [self.operand(i, j, len(shape)) for j in range(len(rec.sources[i]))]
             template = _template(op, _FORWARD) if kind == "elementwise" else None
-            if template is not None:
+            ufunc = _template(op, _UFUNCS)
+            if (ufunc and not a and i != rec.output and rec.dtypes[i].kind == "f"
+                    and C * math.prod(shape) >= _BUFFER_MIN_SIZE):
+                # a large result into a buffer kept from one replay to the next (see compile.py's _UFUNCS)
+                self.ns[f"B{i}"] = np.empty((C,) + shape, rec.dtypes[i])
+                code = f"_np.{ufunc}({', '.join(args)}, out=B{i})"
+            elif template is not None:
                 code = template.format(a=args[0], b=args[-1], A=f"A{i}", **_numbered(args))
             else:
                 self.ns[f"F{i}"] = op.forward
@@ -247,7 +260,7 @@ class _Batcher:
         kind = self.kind[i]
         if kind == "elementwise":
             return _template(self.rec.ops[i], _BACKWARD) is not None
-        return kind not in ("reduce", "axis", "rows")
+        return kind not in ("reduce", "axis", "rows", "matrix")
 
     def backward_terms(self, i: int, needs: tuple[bool, ...]) -> tuple[list[str], list[tuple[int, str]]]:
         """Lines to run first, and (input, gradient expression) for the inputs that need one, of node i."""
@@ -304,7 +317,7 @@ class _Batcher:
     def rule_call(self, i: int, needs: tuple[bool, ...]) -> str:
         """The call of node i's Tensor-level rule (on the whole batch, or row by row), into ``_t``."""
         rec, C, kind = self.rec, self.count, self.kind[i]
-        if kind == "elementwise":
+        if kind in ("elementwise", "matrix"):
             self.ns[f"T{i}"] = _tensor_rule(rec.ops[i], rec.attrs[i])
             return f"_t = T{i}([{', '.join(self.ns[f'X{i}'])}], {needs!r}, v{i}, g{i})"
         if kind in ("reduce", "axis"):
@@ -425,7 +438,8 @@ class _Batcher:
                 else:
                     parts.append(f"g{i}" if rec.shapes[i] else f"g{i}.reshape({(C, 1)!r})")  # an int index
             self.lines.append(f"    gx0 = _np.concatenate(({', '.join(parts)},), axis=1)")
-        self.lines.append(f"    return v{last}, (gx0,)")
+        value = f"v{last}" if rec.shapes[last] == () else f"v{last}.reshape({C})"  # one value per row
+        self.lines.append(f"    return {value}, (gx0,)")
         return "\n".join(self.lines) + "\n"
 
 
@@ -450,7 +464,7 @@ class CompiledBatchedValueAndGrad:
             raise ValueError(f"compiled batched function: expected positions of shape {(self.batch, self.size)}, "
                              f"got {x.shape}")
         value, (grad,) = self.fn(x)
-        return np.asarray(value).reshape(self.batch), grad
+        return value, grad
 
 
 def compile_value_and_grad_batched(fn: Callable[[Tensor], Tensor], x0: np.ndarray,

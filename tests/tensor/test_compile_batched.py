@@ -55,17 +55,27 @@ def indexing_and_reductions(x):
     return lse.sum() + pd.cumsum(per_row, 0).sum() + pd.max(grid * X[:4], axis=0).sum() + per_row.mean()
 
 
-def row_by_row(x):
-    """Ops without a batching rule (a Cholesky factor, a triangular solve, lgamma of a matrix's diagonal) run once
-    per row of the batch."""
+def matrices(x):
+    """Stacks of matrices: a Cholesky factor, triangular solves with a constant and with a batched right-hand
+    side, a log-determinant, a diagonal."""
     L = pd.tril(x[:9].reshape(3, 3)) + 3 * pd.eye(3)
     C = pd.cholesky(L @ L.mT)
-    w = pd.solve_triangular(C, X[:3, 0], lower=True)
-    return (w * w).sum() + pd.log(pd.diagonal(C, 0, -2, -1)).sum() + pd.lgamma(2.0 + x[9] ** 2)
+    w = pd.solve_triangular(C, X[:3, 0], lower=True) + pd.solve_triangular(pd.eye(3) + 0.1 * X[:3], x[:3], lower=True)
+    _, logdet = pd.slogdet(L @ L.mT + pd.eye(3))
+    return (w * w).sum() + pd.log(pd.diagonal(C, 0, -2, -1)).sum() + pd.lgamma(2.0 + x[9] ** 2) + logdet
+
+
+def row_by_row(x):
+    """Ops without a batching rule (an einsum, a concatenation with a constant, a flip) run once per row of the
+    batch."""
+    m = x[:6].reshape(2, 3)
+    joined = pd.concatenate([m, pd.tensor(X[:1])], axis=0)
+    return pd.einsum("ij,jk->", joined, pd.tensor(X[:3])) + (pd.flip(x[6:], 0) * x[6:]).sum()
 
 
 @pytest.mark.parametrize("fn, size, row_ops", [(broadcasting, 10, 0), (products, 9, 0),
-                                               (indexing_and_reductions, 3, 0), (row_by_row, 10, None)])
+                                               (indexing_and_reductions, 3, 0), (matrices, 10, 0),
+                                               (row_by_row, 9, None)])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_each_row_equals_the_engine(fn, size, row_ops, batch):
     x0 = RNG.normal(size=size)
