@@ -9,16 +9,18 @@ Cases (float64 everywhere, NUTS defaults: diagonal mass matrix, target acceptanc
 
 Each library runs 4 chains x (1000 warmup + 1000 draws) in a fresh subprocess of this script, timed end to end
 as a user waits (model definition to samples in hand; NumPyro's JIT compilation included), and NumPyro once
-more in the same process after compilation (its steady state). probdl runs its chains in parallel processes
-(``chain_method="parallel"``); NumPyro with ``numpyro.set_host_device_count(4)`` and ``chain_method="parallel"``;
-Pyro sequentially (its multiprocessing chains are slower on CPU). The machine has 2 cores.
+more in the same process after compilation (its steady state). probdl runs twice: its chains in parallel
+processes (``chain_method="parallel"``, row "probdl"), and advanced together in batches, one batch per core
+(``chain_method="vectorized"``, row "probdl-vec"); NumPyro with ``numpyro.set_host_device_count(4)`` and
+``chain_method="parallel"``; Pyro sequentially (its multiprocessing chains are slower on CPU). The machine has 2 cores.
 
 Reported per run: wall time, the minimum bulk ESS over all latent parameters (one ArviZ computation for every
 library, on (chains, draws) arrays), ESS per second, gradient evaluations (leapfrog steps, warmup included)
 per second, divergences, mean tree depth, and peak resident memory of the subprocess. Then the ratios of
 probdl's ESS/s to NumPyro's (end to end and steady state) and to Pyro's, a memory-growth check (probdl eight
 schools with 1000 and 4000 draws per chain: the difference should be the stored draws), and a cProfile of one
-probdl chain (eight schools, 300 + 300) so we know where the time goes.
+probdl chain (eight schools, 300 + 300) and of two batched chains (logistic regression), so we know where the
+time goes.
 
 Usage::
 
@@ -67,7 +69,7 @@ def min_bulk_ess(samples: dict[str, np.ndarray]) -> float:
 
 
 # ---------------------------------------------------------------------------- one run per library
-def run_probdl(case: str, chains: int, warmup: int, draws: int) -> dict:
+def run_probdl(case: str, chains: int, warmup: int, draws: int, method: str = "parallel") -> dict:
     import probdl as pd
     import probdl.distributions as dist
     from probdl.infer import MCMC, NUTS
@@ -99,14 +101,17 @@ def run_probdl(case: str, chains: int, warmup: int, draws: int) -> dict:
             steps[0] += new.num_steps
             return new
 
-    mcmc = MCMC(CountingNUTS(model), num_warmup=warmup, num_samples=draws, num_chains=chains,
-                chain_method="parallel" if chains > 1 else "sequential", progress_bar=False)
+    if method == "parallel" and chains == 1:
+        method = "sequential"
+    mcmc = MCMC(CountingNUTS(model), num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method=method,
+                progress_bar=False)
     start = time.perf_counter()
     mcmc.run(*args, seed=0)
     samples = mcmc.get_samples(group_by_chain=True)
     wall = time.perf_counter() - start
     fields = mcmc.get_extra_fields()
-    # the counter lives in the chain processes when they are forked: estimate warmup steps from the sampling phase
+    # the counter lives in the chain processes when they are forked, and batched chains do not call sample():
+    # then the warmup's steps are estimated from the sampling phase
     grads = steps[0] or int(fields["num_steps"].sum() * (warmup + draws) / draws)
     return {"wall_s": wall, "min_ess": min_bulk_ess({k: samples[k] for k in latent}), "grad_evals": grads,
             "divergences": int(fields["diverging"].sum()), "mean_tree_depth": float(fields["tree_depth"].mean()),
@@ -190,7 +195,11 @@ def run_pyro(case: str, chains: int, warmup: int, draws: int) -> dict:
             "divergences": None, "mean_tree_depth": None}
 
 
-RUNNERS = {"probdl": run_probdl, "numpyro": run_numpyro, "pyro": run_pyro}
+def run_probdl_vectorized(case: str, chains: int, warmup: int, draws: int) -> dict:
+    return run_probdl(case, chains, warmup, draws, method="vectorized")
+
+
+RUNNERS = {"probdl": run_probdl, "probdl-vec": run_probdl_vectorized, "numpyro": run_numpyro, "pyro": run_pyro}
 
 
 def child(lib: str, case: str, chains: int, warmup: int, draws: int) -> None:
@@ -211,6 +220,36 @@ def spawn(lib: str, case: str, chains: int, warmup: int, draws: int) -> dict | N
     if any("No module named" in t for t in tail):
         return None
     return {"error": " | ".join(tail)}
+
+
+def profile_probdl_vectorized() -> str:
+    """cProfile of 2 logistic-regression chains advanced together in this process (300 + 300)."""
+    import os
+
+    import probdl as pd
+    import probdl.distributions as dist
+    import probdl.infer.mcmc as mcmc_module
+    from probdl.infer import MCMC, NUTS
+    from probdl.primitives import plate, sample
+
+    def model(X, y):
+        beta = sample("beta", dist.Normal(0.0, 1.0).expand([X.shape[1]]).to_event(1))
+        with plate("data", X.shape[0]):
+            sample("y", dist.Bernoulli(logits=X @ beta), obs=y)
+
+    X, y = cancer_data()
+    mcmc = MCMC(NUTS(model), num_warmup=300, num_samples=300, num_chains=2, chain_method="vectorized",
+                progress_bar=False)
+    cpu_count = os.cpu_count
+    mcmc_module.os.cpu_count = lambda: 1  # one batch, in this process
+    try:
+        prof = cProfile.Profile()
+        prof.runcall(mcmc.run, pd.tensor(X), pd.tensor(y), seed=0)
+    finally:
+        mcmc_module.os.cpu_count = cpu_count
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(15)
+    return buf.getvalue()
 
 
 def profile_probdl() -> str:
@@ -250,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     env = environment({"cpu_count": __import__("os").cpu_count()}, import_torch())
     print(" | ".join(f"{k} {v}" for k, v in env.items()))
     print(f"NUTS, {chains} chain(s) x ({warmup} warmup + {draws} draws), float64; one fresh process per run")
-    header = (f"  {'case':20s} {'library':8s} {'wall s':>8s} {'min ESS':>8s} {'ESS/s':>8s} {'grad/s':>9s} "
+    header = (f"  {'case':20s} {'library':10s} {'wall s':>8s} {'min ESS':>8s} {'ESS/s':>8s} {'grad/s':>9s} "
               f"{'div':>4s} {'depth':>6s} {'peak MB':>8s}")
     print(header)
     results: dict[str, dict] = {}
@@ -259,31 +298,32 @@ def main(argv: list[str] | None = None) -> None:
             r = spawn(lib, case, chains, warmup, draws)
             results[f"{case}/{lib}"] = r
             if r is None:
-                print(f"  {case:20s} {lib:8s} not installed")
+                print(f"  {case:20s} {lib:10s} not installed")
                 continue
             if "error" in r:
-                print(f"  {case:20s} {lib:8s} error: {r['error'][:200]}")
+                print(f"  {case:20s} {lib:10s} error: {r['error'][:200]}")
                 continue
             grad_s = f"{r['grad_evals'] / r['wall_s']:9.0f}" if r.get("grad_evals") else f"{'-':>9s}"
             rss = max(r["peak_rss_mb"], r["peak_rss_children_mb"])
             div = "-" if r["divergences"] is None else str(r["divergences"])
             depth = "-" if r["mean_tree_depth"] is None else f"{r['mean_tree_depth']:.2f}"
-            print(f"  {case:20s} {lib:8s} {r['wall_s']:8.1f} {r['min_ess']:8.0f} {r['min_ess'] / r['wall_s']:8.1f} "
+            print(f"  {case:20s} {lib:10s} {r['wall_s']:8.1f} {r['min_ess']:8.0f} {r['min_ess'] / r['wall_s']:8.1f} "
                   f"{grad_s} {div:>4s} {depth:>6s} {rss:8.0f}", flush=True)
             if lib == "numpyro":
-                print(f"  {'':20s} {'(steady)':8s} {r['steady_wall_s']:8.1f} {r['min_ess']:8.0f} "
+                print(f"  {'':20s} {'(steady)':10s} {r['steady_wall_s']:8.1f} {r['min_ess']:8.0f} "
                       f"{r['min_ess'] / r['steady_wall_s']:8.1f}", flush=True)
-    print("ratios of probdl's ESS/s")
+    print("ratios of probdl's ESS/s (probdl: chains in parallel processes; probdl-vec: chain_method='vectorized')")
     for case in ("eight_schools", "logistic"):
-        p = results.get(f"{case}/probdl")
-        if not p or "error" in p:
-            continue
-        ess_s = p["min_ess"] / p["wall_s"]
-        for lib, key in (("numpyro", "wall_s"), ("numpyro", "steady_wall_s"), ("pyro", "wall_s")):
-            q = results.get(f"{case}/{lib}")
-            if q and "error" not in q:
-                print(f"  {case:20s} vs {lib} {'steady' if key == 'steady_wall_s' else 'end to end':10s} "
-                      f"{ess_s / (q['min_ess'] / q[key]):6.2f}x")
+        for mine in ("probdl", "probdl-vec"):
+            p = results.get(f"{case}/{mine}")
+            if not p or "error" in p:
+                continue
+            ess_s = p["min_ess"] / p["wall_s"]
+            for lib, key in (("numpyro", "wall_s"), ("numpyro", "steady_wall_s"), ("pyro", "wall_s")):
+                q = results.get(f"{case}/{lib}")
+                if q and "error" not in q:
+                    print(f"  {case:20s} {mine:10s} vs {lib} {'steady' if key == 'steady_wall_s' else 'end to end':10s}"
+                          f" {ess_s / (q['min_ess'] / q[key]):6.2f}x")
     memory = {}
     if not args.quick:
         for n in (1000, 4000):
@@ -297,6 +337,8 @@ def main(argv: list[str] | None = None) -> None:
                   f"{stored:.1f} MB)")
         print("profile of one probdl chain (eight schools, 300 + 300), top 15 by own time:")
         print(profile_probdl())
+        print("profile of two batched probdl chains (logistic, 300 + 300, one process), top 15 by own time:")
+        print(profile_probdl_vectorized())
     args.json.parent.mkdir(parents=True, exist_ok=True)
     record = {"environment": env, "chains": chains, "warmup": warmup, "draws": draws, "results": results,
               "memory": memory}

@@ -13,8 +13,10 @@ The tree is built iteratively, leaf by leaf, rather than by recursion. The subtr
 is the recursive builder's (:meth:`probdl.infer.hmc.NUTS._build`), unrolled: after leaf n (0-based), the nodes
 of the recursion that end at n are complete, one for each trailing 1-bit of n, and node k (2^k leaves) is
 checked with the generalized no-U-turn criterion over its momentum sum and, for k >= 2, across its two halves
-(Stan's extra checks). A node's momentum sum is a difference of the subtree's running sum, kept at the leaf
-where each level's node starts (one checkpoint per level, as in NumPyro's iterative NUTS). Within a subtree the
+(Stan's extra checks). The nodes of two leaves (checked at every odd leaf) are checked for all chains at once,
+in the step's array operations. A larger node's momentum sum is a difference of the subtree's running sum, kept
+at the leaf where each level's node starts (one checkpoint per level, as in NumPyro's iterative NUTS). A chain
+that has made all its transitions stays where it is (a step size of 0) until the others finish. Within a subtree the
 proposal is chosen by uniform progressive sampling (the new leaf replaces it with probability w_leaf /
 w_subtree), which gives the same multinomial distribution over its leaves as the recursive halving; across the
 top-level doublings, biased progressive sampling, as in :class:`~probdl.infer.hmc.NUTS`. The draws therefore

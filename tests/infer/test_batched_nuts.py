@@ -135,6 +135,18 @@ def test_continuing_a_vectorized_run_from_its_last_state(one_batch):
     assert mcmc.get_samples()["mu"].shape == (20,)
 
 
+def test_a_dense_mass_matrix(one_batch):
+    """The adapted dense metric of a correlated posterior: close to its covariance, and the draws right."""
+    mcmc = MCMC(NUTS(correlated, dense_mass=True), num_warmup=400, num_samples=800, num_chains=2,
+                chain_method="vectorized", progress_bar=False)
+    mcmc.run(seed=10)
+    z = mcmc.get_samples()["z"]
+    np.testing.assert_allclose(np.cov(z.T), COV, atol=Z * COV[0, 0] * math.sqrt(2 / (z.shape[0] / 4)))
+    for state in mcmc.last_state:
+        assert state.inverse_mass_matrix.shape == (2, 2)
+        np.testing.assert_allclose(state.inverse_mass_matrix, COV, atol=0.25)
+
+
 def test_a_potential_fn_runs_row_by_row(one_batch):
     precision = pd.tensor(np.linalg.inv(COV))
     mcmc = MCMC(NUTS(potential_fn=lambda z: 0.5 * (z @ (precision @ z))), num_warmup=200, num_samples=500,
