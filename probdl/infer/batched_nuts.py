@@ -117,6 +117,7 @@ class BatchedNUTS:
         self.z = np.stack([s.z for s in states])
         self.r, self.g, self.v = np.zeros((C, D)), np.stack([s.grad for s in states]), np.zeros((C, D))
         self.rho = np.zeros((C, D))
+        self.twice_kinetic = [0.0] * C  # r·M⁻¹r at each chain's last leaf
         self.owned = True  # whether no point refers to the rows of these arrays (else they are copied before a write)
         self._initial = states
 
@@ -146,11 +147,11 @@ class BatchedNUTS:
         u, g = self.potential(z)
         r -= half * g
         v = self._velocity(r)
-        potential, twice_kinetic = u.tolist(), _row_dot(r, v).tolist()
         r_before, v_before, rho_before = self.r, self.v, self.rho
-        # the no-U-turn criterion over each chain's last two leaves (the nodes of 2 leaves, checked at odd leaves)
-        pair = r_before + r
-        pair_back, pair_fwd = _row_dot(pair, v_before).tolist(), _row_dot(pair, v).tolist()
+        potential, twice_kinetic, cross = u.tolist(), _row_dot(r, v).tolist(), _row_dot(r, v_before).tolist()
+        # the no-U-turn criterion over each chain's last two leaves (the nodes of 2 leaves, checked at odd leaves):
+        # with ρ = r' + r, ρ·v' = r'·v' + r·v' and ρ·v = r'·v + r·v, where r'·v = r·v' (M⁻¹ is symmetric)
+        twice_kinetic_before, self.twice_kinetic = self.twice_kinetic, twice_kinetic
         rho = rho_before + r
         step = (z, r, g, v, u, rho, rho_before, r_before, v_before)
         self.z, self.r, self.g, self.v, self.rho = z, r, g, v, rho
@@ -181,7 +182,8 @@ class BatchedNUTS:
                 checkpoints, mark = ch.checkpoints, (step, c)
                 for k in range(1, _trailing_zeros(n, len(checkpoints) - 1) + 1):
                     checkpoints[k] = mark
-            elif not (pair_back[c] > 0.0 and pair_fwd[c] > 0.0) or (n & 2 and self._turned(ch, n, step, c)):
+            elif (twice_kinetic_before[c] + cross[c] <= 0.0 or cross[c] + twice_kinetic[c] <= 0.0
+                  or (n & 2 and self._turned(ch, n, step, c))):
                 self._finish(c, ch, False)
                 continue
             if ch.leaf == ch.leaves:

@@ -56,7 +56,7 @@ from ..backend import random as _backend_random
 from ..backend.linalg import solve_triangular
 from .autograd import Op, no_grad, set_tracing
 from .ops.base import _sum_to_array
-from .ops.elementwise import _sigmoid_array, _softplus_array
+from .ops.elementwise import BernoulliLogLikelihood, _sigmoid_array, _softplus_array
 from .ops.indexing import IndexScatter
 from .ops.linalg import einsum_optimizes
 from .ops.shape import DiagonalScatter, _diagonal_index
@@ -212,6 +212,62 @@ def _diagonal_fill(d: Any, shape: tuple[int, ...], rows: np.ndarray, cols: np.nd
     return z
 
 
+class _BinaryBernoulli:
+    """The Bernoulli log-likelihood of observations x that are all 0 or 1 (data, known when compiling), in the
+    form that needs no test for infinite logits and fewer array operations than the op's general one:
+
+        x l - softplus(l) = -softplus(t) = -(max(t, 0) + log1p(e^{-|t|})),   t = s l,  s = 1 - 2x,
+        ∂/∂l = -s σ(t) = -s exp(min(t, 0) - log1p(e^{-|t|})),
+
+    exact at infinite logits (0 or -inf, and a finite gradient). ``forward`` keeps t and the log1p term for
+    ``dlogits``, the gradient of the last forward (so, like the replay, not re-entrant). The values agree with
+    the op's to rounding; the gradient is more accurate where σ(l) rounds to 1 (the op's x - σ(l) gives 0 there,
+    this form the tail e^{-l})."""
+
+    __slots__ = ("sign", "neg_sign", "t", "log1p")
+
+    def __init__(self, x: np.ndarray, dtype: Any) -> None:
+        self.sign = (1 - 2 * np.asarray(x)).astype(dtype)
+        self.neg_sign = -self.sign
+
+    @staticmethod
+    def applies(x: np.ndarray) -> bool:
+        x = np.asarray(x)
+        return x.dtype.kind in "biuf" and bool(np.all((x == 0) | (x == 1)))
+
+    def forward(self, logits: np.ndarray) -> np.ndarray:
+        self.t = t = self.sign * logits
+        e = np.abs(t)
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        self.log1p = np.log1p(e, out=e)
+        out = np.maximum(t, 0.0)
+        out += self.log1p
+        return np.negative(out, out=out)
+
+    def dlogits(self) -> np.ndarray:
+        low = np.minimum(self.t, 0.0)
+        low -= self.log1p
+        return self.neg_sign * np.exp(low, out=low)
+
+
+def binary_bernoulli(rec: _Recording, i: int, namespace: dict) -> bool:
+    """Whether node i is a Bernoulli log-likelihood of binary data, put as ``BB{i}`` in the namespace if so."""
+    if rec.ops[i] is not BernoulliLogLikelihood:
+        return False
+    kind, ref = rec.sources[i][1]
+    if kind != _CONST or rec.dtypes[i].kind != "f" or not _BinaryBernoulli.applies(rec.consts[ref]):
+        return False
+    namespace[f"BB{i}"] = _BinaryBernoulli(rec.consts[ref], rec.dtypes[i])
+    return True
+
+
+def _sums_binary_bernoulli(rec: _Recording, i: int, namespace: dict) -> bool:
+    """Whether Sum node i sums a specialized Bernoulli log-likelihood (see :class:`_BinaryBernoulli`)."""
+    kind, ref = rec.sources[i][0]
+    return kind == _NODE and f"BB{ref}" in namespace
+
+
 def _specialized(rec: _Recording, i: int, namespace: dict, shared: dict) -> tuple[str | None, tuple | None]:
     """Forward and backward templates for node ``i`` that depend on its shapes and attributes, overriding the
     generic ones (None: keep the generic). Whatever can be decided from the fixed shapes is decided here, once:
@@ -219,9 +275,14 @@ def _specialized(rec: _Recording, i: int, namespace: dict, shared: dict) -> tupl
     backward templates of several inputs share is put in ``shared[i]`` and read as ``{s}``."""
     name, a, shape, in_shapes = rec.ops[i].__name__, rec.attrs[i], rec.shapes[i], rec.in_shapes[i]
     floating = rec.dtypes[i].kind == "f"
+    if name == "Sum" and _sums_binary_bernoulli(rec, i, namespace):
+        # the gradient's only use is a product with the Bernoulli's full-shape dlogits: it broadcasts there
+        return None, ("{g}.reshape({K})",)
     if name == "Sum" and shape == ():
         namespace[f"D{i}"] = rec.in_dtypes[i][0]
         return None, (f"_filled({{g}}, {{S0}}, D{i})",)
+    if binary_bernoulli(rec, i, namespace):
+        return f"BB{i}.forward({{a}})", (f"{{g}} * BB{i}.dlogits()", None)
     if name == "MatMul":
         full = ("_matmul_grad_a({g}, {b}, {A})", "_matmul_grad_b({g}, {a}, {A})")
         return None, tuple(f if shape[:-2] + s[-2:] == s else f"_sum_to({f}, {{S{j}}})"

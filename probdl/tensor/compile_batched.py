@@ -46,10 +46,12 @@ from .compile import (
     _numbered,
     _record,
     _simplify,
+    _sums_binary_bernoulli,
     _template,
     _tensor_rule,
     _triangle_mask,
     _var,
+    binary_bernoulli,
 )
 from .ops.indexing import IndexScatter
 from .tensor import Tensor
@@ -118,6 +120,7 @@ class _Batcher:
         self.batched: dict[int, bool] = {}
         self.aliases: set[str] = set()
         self.kind: dict[int, str] = {}
+        self.special_backward: dict[int, tuple] = {}  # node -> backward templates of a specialized forward
         self.row_ops = 0
 
     # ------------------------------------------------------------------ helpers
@@ -184,7 +187,10 @@ class _Batcher:
             args = [self.operand(i, j, len(shape)) for j in range(len(rec.sources[i]))]
             template = _template(op, _FORWARD) if kind == "elementwise" else None
             ufunc = _template(op, _UFUNCS)
-            if (ufunc and not a and i != rec.output and rec.dtypes[i].kind == "f"
+            if binary_bernoulli(rec, i, self.ns):
+                self.special_backward[i] = (f"{{g}} * BB{i}.dlogits()", None)
+                code = f"BB{i}.forward({args[0]})"
+            elif (ufunc and not a and i != rec.output and rec.dtypes[i].kind == "f"
                     and C * math.prod(shape) >= _BUFFER_MIN_SIZE):
                 # a large result into a buffer kept from one replay to the next (see compile.py's _UFUNCS)
                 self.ns[f"B{i}"] = np.empty((C,) + shape, rec.dtypes[i])
@@ -272,7 +278,8 @@ class _Batcher:
             args = self.ns[f"X{i}"]
             names = dict(g=g, a=args[0], b=args[-1], o=f"v{i}", A=f"A{i}", **_numbered(args))
             terms = []
-            for j, (need, template) in enumerate(zip(needs, _template(op, _BACKWARD))):
+            templates = self.special_backward.get(i) or _template(op, _BACKWARD)
+            for j, (need, template) in enumerate(zip(needs, templates)):
                 if need and template is not None:
                     expr = template.format(**names)
                     if in_shapes[j] != shape:
@@ -311,6 +318,8 @@ class _Batcher:
         if kind == "sum":  # ḡ copied over the summed dims: a product with ones, exact and cheaper than a copy
             kept = tuple(1 if d in a["axes"] else n for d, n in enumerate(in_shapes[0]))
             self.ns[f"K{i}"], self.ns[f"O{i}"] = (C,) + kept, np.ones((1,) + in_shapes[0], rec.in_dtypes[i][0])
+            if _sums_binary_bernoulli(rec, i, self.ns):  # used only in a product with a full-shape array
+                return [], [(0, f"{g}.reshape(K{i})")]
             return [], [(0, f"{g}.reshape(K{i}) * O{i}")]
         raise AssertionError(kind)
 

@@ -157,6 +157,19 @@ def test_a_potential_fn_runs_row_by_row(one_batch):
     np.testing.assert_allclose(np.cov(z.T), COV, atol=0.12)
 
 
+def test_a_single_chain_and_an_uncompiled_model(one_batch):
+    """One chain is a batch of one; a model that branches on a latent value runs uncompiled, row by row."""
+    def branching():
+        x = sample("x", dist.Normal(0.0, 1.0))
+        if float(x) > 5.0:  # never, in practice; but the trace cannot know
+            sample("y", dist.Normal(x, 1.0), obs=pd.tensor(0.5))
+
+    mcmc = MCMC(NUTS(branching), num_warmup=100, num_samples=400, chain_method="vectorized", progress_bar=False)
+    mcmc.run(seed=2)
+    x = mcmc.get_samples()["x"]
+    assert x.shape == (400,) and abs(x.mean()) < Z / math.sqrt(100) and abs(x.std() - 1) < 0.25
+
+
 def test_batches_in_parallel_processes():
     """On a machine with several cores the chains are split into batches, one process each; the draws have the
     run's shapes and every chain moves."""

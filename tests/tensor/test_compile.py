@@ -299,3 +299,31 @@ def test_a_float32_model_compiles_and_agrees_to_float32_rounding():
         pd.set_default_dtype(previous)
     assert u_c == pytest.approx(u_e, rel=1e-5)
     np.testing.assert_allclose(g_c, g_e, rtol=1e-4, atol=1e-5)
+
+
+def test_bernoulli_of_binary_data_is_specialized_and_exact_at_infinite_logits():
+    """Observations that are all 0 or 1 (data) get the -softplus(s l) form: the same values and gradients as the
+    op's, and 0 or -inf (never NaN) with a finite gradient at infinite logits."""
+    y = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+
+    def loglik(x):
+        return pd.bernoulli_log_likelihood(x * 3.0, y).sum()
+
+    compiled = compile_value_and_grad(loglik, np.zeros(5))
+    assert "BB" in compiled.source
+    from scipy.special import expit
+    for z in (RNG.normal(size=5), 40 * RNG.normal(size=5)):
+        value, grad = compiled(z)
+        v_e, g_e = eager(loglik)(z)
+        assert value == pytest.approx(v_e, rel=1e-14, abs=1e-14)
+        np.testing.assert_allclose(grad, g_e, rtol=1e-12, atol=1e-15)
+        # 3 (y - σ(3z)) with no cancellation: where σ(3z) rounds to 1 the op's y - σ gives 0, this form the tail
+        exact = np.where(y == 1, 3 * expit(-3 * z), -3 * expit(3 * z))
+        np.testing.assert_allclose(grad, exact, rtol=1e-13)
+    with np.errstate(all="ignore"):
+        value, grad = compiled(np.array([np.inf, np.inf, -np.inf, -np.inf, np.inf]))
+    assert value == -np.inf  # y = 0 at +inf and y = 1 at -inf are impossible
+    assert np.all(np.isfinite(grad))
+    value, grad = compiled(np.array([-np.inf, np.inf, np.inf, -np.inf, np.inf]))
+    assert value == 0.0 and np.all(np.isfinite(grad))
+    np.testing.assert_array_equal(grad, [0.0, 0.0, 0.0, 0.0, 0.0])
