@@ -222,7 +222,7 @@ class BatchedNUTS:
             self.inv_mass[c] = ch.metric.inverse_mass_matrix
         r0 = ch.metric.sample_momentum(state.rng)
         v0 = ch.metric.velocity(r0)
-        ch.h0 = state.potential_energy + 0.5 * float(r0 @ v0)
+        ch.h0 = state.potential_energy + 0.5 * float(r0.dot(v0))
         start = ((state.z[None], r0[None], state.grad[None], v0[None], np.array([state.potential_energy])), 0)
         ch.ends = [start, start]  # the trajectory's backward and forward ends
         ch.proposal, ch.proposal_h = start, ch.h0

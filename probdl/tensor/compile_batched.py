@@ -446,7 +446,10 @@ class _Batcher:
                     parts.append(f"_np.zeros({(C, stop - start)!r})")
                 else:
                     parts.append(f"g{i}" if rec.shapes[i] else f"g{i}.reshape({(C, 1)!r})")  # an int index
-            self.lines.append(f"    gx0 = _np.concatenate(({', '.join(parts)},), axis=1)")
+            if len(parts) == 1 and parts[0].startswith("g"):  # one block: the whole input
+                self.lines.append(f"    gx0 = {parts[0]}.copy()")  # a copy: it may be a value kept elsewhere
+            else:
+                self.lines.append(f"    gx0 = _np.concatenate(({', '.join(parts)},), axis=1)")
         value = f"v{last}" if rec.shapes[last] == () else f"v{last}.reshape({C})"  # one value per row
         self.lines.append(f"    return {value}, (gx0,)")
         return "\n".join(self.lines) + "\n"
