@@ -20,7 +20,9 @@ per second, divergences, mean tree depth, and peak resident memory of the subpro
 probdl's ESS/s to NumPyro's (end to end and steady state) and to Pyro's, a memory-growth check (probdl eight
 schools with 1000 and 4000 draws per chain: the difference should be the stored draws), and a cProfile of one
 probdl chain (eight schools, 300 + 300) and of two batched chains (logistic regression), so we know where the
-time goes.
+time goes. The minimum bulk ESS of one run varies by 10-20% with the seed, so probdl and NumPyro each also run
+with seeds 1..4 in the same process (not timed), and a second table compares ESS/s from the median over the
+five seeds with the timed run's wall time.
 
 Usage::
 
@@ -35,6 +37,7 @@ import io
 import json
 import pstats
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -44,6 +47,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+SEEDS = 5  # probdl and NumPyro also run with seeds 1..4 (untimed) to show how much the minimum ESS varies
 Y8 = [28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0]
 SIGMA8 = [15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0]
 
@@ -69,7 +73,7 @@ def min_bulk_ess(samples: dict[str, np.ndarray]) -> float:
 
 
 # ---------------------------------------------------------------------------- one run per library
-def run_probdl(case: str, chains: int, warmup: int, draws: int, method: str = "parallel") -> dict:
+def run_probdl(case: str, chains: int, warmup: int, draws: int, seeds: int = 1, method: str = "parallel") -> dict:
     import probdl as pd
     import probdl.distributions as dist
     from probdl.infer import MCMC, NUTS
@@ -113,12 +117,17 @@ def run_probdl(case: str, chains: int, warmup: int, draws: int, method: str = "p
     # the counter lives in the chain processes when they are forked, and batched chains do not call sample():
     # then the warmup's steps are estimated from the sampling phase
     grads = steps[0] or int(fields["num_steps"].sum() * (warmup + draws) / draws)
-    return {"wall_s": wall, "min_ess": min_bulk_ess({k: samples[k] for k in latent}), "grad_evals": grads,
+    ess = [min_bulk_ess({k: samples[k] for k in latent})]
+    for seed in range(1, seeds):  # the same run with other seeds: how much the minimum ESS varies
+        mcmc.run(*args, seed=seed)
+        samples = mcmc.get_samples(group_by_chain=True)
+        ess.append(min_bulk_ess({k: samples[k] for k in latent}))
+    return {"wall_s": wall, "min_ess": ess[0], "min_ess_by_seed": ess, "grad_evals": grads,
             "divergences": int(fields["diverging"].sum()), "mean_tree_depth": float(fields["tree_depth"].mean()),
             "grad_evals_exact": bool(steps[0])}
 
 
-def run_numpyro(case: str, chains: int, warmup: int, draws: int) -> dict:
+def run_numpyro(case: str, chains: int, warmup: int, draws: int, seeds: int = 1) -> dict:
     import numpyro
 
     numpyro.set_host_device_count(chains)
@@ -153,13 +162,17 @@ def run_numpyro(case: str, chains: int, warmup: int, draws: int) -> dict:
         out[phase] = time.perf_counter() - start
     fields = mcmc.get_extra_fields()
     num_steps = np.asarray(fields["num_steps"])
-    return {"wall_s": out["end_to_end"], "steady_wall_s": out["steady"], "min_ess": min_bulk_ess(samples),
+    ess = [min_bulk_ess(samples)]
+    for seed in range(1, seeds):  # the same run with other seeds: how much the minimum ESS varies
+        mcmc.run(jax.random.PRNGKey(seed), *args)
+        ess.append(min_bulk_ess({k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}))
+    return {"wall_s": out["end_to_end"], "steady_wall_s": out["steady"], "min_ess": ess[0], "min_ess_by_seed": ess,
             "grad_evals": int(num_steps.sum() * (warmup + draws) / draws), "grad_evals_exact": False,
             "divergences": int(np.asarray(fields["diverging"]).sum()),
             "mean_tree_depth": None}  # NumPyro keeps no tree depth; num_steps gives the work
 
 
-def run_pyro(case: str, chains: int, warmup: int, draws: int) -> dict:
+def run_pyro(case: str, chains: int, warmup: int, draws: int, seeds: int = 1) -> dict:  # one seed: minutes a run
     import pyro
     import pyro.distributions as dist
     import torch
@@ -195,23 +208,23 @@ def run_pyro(case: str, chains: int, warmup: int, draws: int) -> dict:
             "divergences": None, "mean_tree_depth": None}
 
 
-def run_probdl_vectorized(case: str, chains: int, warmup: int, draws: int) -> dict:
-    return run_probdl(case, chains, warmup, draws, method="vectorized")
+def run_probdl_vectorized(case: str, chains: int, warmup: int, draws: int, seeds: int = 1) -> dict:
+    return run_probdl(case, chains, warmup, draws, seeds, method="vectorized")
 
 
 RUNNERS = {"probdl": run_probdl, "probdl-vec": run_probdl_vectorized, "numpyro": run_numpyro, "pyro": run_pyro}
 
 
-def child(lib: str, case: str, chains: int, warmup: int, draws: int) -> None:
-    result = RUNNERS[lib](case, chains, warmup, draws)
+def child(lib: str, case: str, chains: int, warmup: int, draws: int, seeds: int) -> None:
+    result = RUNNERS[lib](case, chains, warmup, draws, seeds)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result["peak_rss_children_mb"] = children
     print("RESULT " + json.dumps(result))
 
 
-def spawn(lib: str, case: str, chains: int, warmup: int, draws: int) -> dict | None:
-    cmd = [sys.executable, __file__, "--child", lib, case, str(chains), str(warmup), str(draws)]
+def spawn(lib: str, case: str, chains: int, warmup: int, draws: int, seeds: int = 1) -> dict | None:
+    cmd = [sys.executable, __file__, "--child", lib, case, str(chains), str(warmup), str(draws), str(seeds)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -275,14 +288,15 @@ def profile_probdl() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _, _, lib, case, chains, warmup, draws = sys.argv
-        child(lib, case, int(chains), int(warmup), int(draws))
+        _, _, lib, case, chains, warmup, draws, seeds = sys.argv
+        child(lib, case, int(chains), int(warmup), int(draws), int(seeds))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 chain x (200 + 200), no memory check or profile")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "bench_nuts.json")
     args = parser.parse_args(argv)
     chains, warmup, draws = (1, 200, 200) if args.quick else (4, 1000, 1000)
+    seeds = 1 if args.quick else SEEDS
     sys.path.insert(0, str(HERE))
     from bench_engine import environment, import_torch
 
@@ -295,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, dict] = {}
     for case in ("eight_schools", "logistic"):
         for lib in RUNNERS:
-            r = spawn(lib, case, chains, warmup, draws)
+            r = spawn(lib, case, chains, warmup, draws, seeds)
             results[f"{case}/{lib}"] = r
             if r is None:
                 print(f"  {case:20s} {lib:10s} not installed")
@@ -324,6 +338,22 @@ def main(argv: list[str] | None = None) -> None:
                 if q and "error" not in q:
                     print(f"  {case:20s} {mine:10s} vs {lib} {'steady' if key == 'steady_wall_s' else 'end to end':10s}"
                           f" {ess_s / (q['min_ess'] / q[key]):6.2f}x")
+    if seeds > 1:
+        print(f"minimum bulk ESS with seeds 0..{seeds - 1} (one run's is a noisy statistic), and ESS/s from its median "
+              "and the seed-0 run's wall time")
+        for case in ("eight_schools", "logistic"):
+            numpyro = results.get(f"{case}/numpyro")
+            reference = (statistics.median(numpyro["min_ess_by_seed"]) / numpyro["wall_s"]
+                         if numpyro and "error" not in numpyro else None)
+            for lib in ("probdl", "probdl-vec", "numpyro"):
+                r = results.get(f"{case}/{lib}")
+                if not r or "error" in r:
+                    continue
+                ess = r["min_ess_by_seed"]
+                ess_s = statistics.median(ess) / r["wall_s"]
+                ratio = f"  {ess_s / reference:5.2f}x NumPyro's" if reference and lib != "numpyro" else ""
+                print(f"  {case:20s} {lib:10s} median {statistics.median(ess):6.0f} (min {min(ess):5.0f}, max "
+                      f"{max(ess):5.0f})  ESS/s {ess_s:7.1f}{ratio}")
     memory = {}
     if not args.quick:
         for n in (1000, 4000):
