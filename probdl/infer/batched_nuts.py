@@ -119,6 +119,7 @@ class BatchedNUTS:
         self.rho = np.zeros((C, D))
         self.twice_kinetic = [0.0] * C  # r·M⁻¹r at each chain's last leaf
         self.owned = True  # whether no point refers to the rows of these arrays (else they are copied before a write)
+        self.running = C  # chains that have transitions left
         self._initial = states
 
     def _velocity(self, r: np.ndarray) -> np.ndarray:
@@ -136,7 +137,7 @@ class BatchedNUTS:
         for c, state in enumerate(self._initial):
             self._start_transition(c, state)
         with np.errstate(all="ignore"):  # a diverging trajectory overflows: it is reported as a divergence
-            while any(ch.running for ch in self.chains):
+            while self.running:
                 self._step()
 
     # ------------------------------------------------------------------ one leaf of every chain
@@ -282,6 +283,7 @@ class BatchedNUTS:
         following = self.on_transition(c, new)
         if following is None:
             ch.running, ch.state = False, new
+            self.running -= 1
             self.eps[c, 0] = self.half[c, 0] = 0.0
             self.eps_inv_mass[c] = 0.0
             self._set_row(c, new.z, np.zeros(self.size), new.grad, np.zeros(self.size))

@@ -32,7 +32,8 @@ def broadcasting(x):
     a = (s * X + v) / (2.0 + v * v) - m.sum(0)                     # () and (3,) against (7, 3)
     b = pd.exp(-a) + pd.log1p(pd.exp(a)) + pd.tanh(s * a) + pd.sqrt(1.0 + m[0] ** 2)
     c = pd.bernoulli_log_likelihood(a, (X > 0) * 1.0) + pd.sigmoid(v) * pd.softplus(-s)
-    return (b.sum(axis=1, keepdims=True) * c).sum() + (m * m).mean() + pd.where(v > 0, v, -2.0 * v).sum()
+    sums = (2.0 * v).sum() + ((v * v) - 1.0).sum() + (-(m * X[:2]) + m).sum()  # sum gradients left to broadcast
+    return (b.sum(axis=1, keepdims=True) * c).sum() + (m * m).mean() + pd.where(v > 0, v, -2.0 * v).sum() + sums
 
 
 def products(x):
