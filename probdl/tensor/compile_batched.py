@@ -4,16 +4,22 @@ from one trace of a function of a single flat vector (a model's potential; C the
 The trace is that of :func:`probdl.tensor.compile.compile_value_and_grad`; only the generated code differs.
 Every value that depends on the input gets a leading batch dim of size C, and each op is rewritten for it:
 
-- elementwise ops (arithmetic, the special functions, ``Where``, the fused Bernoulli log-likelihood): a batched
-  operand of lower rank than the result is viewed as (C, 1, ..., 1, *shape), so that NumPy's broadcasting from
-  the right lines it up; the array templates and Tensor-level rules then apply as they are, and a gradient is
-  summed down to its operand's shape per batch row;
-- a matrix product broadcasts the same way over its batch dims (a product of a constant matrix with a batch
-  of vectors is one BLAS call per row of the batch);
-- reshapes, indexing (basic, or advanced indices side by side), transposes, triangles, reductions and the ops
-  that take an ``axis`` shift their dims past the batch dim;
+- elementwise ops (arithmetic, the special functions, comparisons, ``Where``, the fused Bernoulli
+  log-likelihood): a batched operand of lower rank than the result is viewed as (C, 1, ..., 1, *shape), so that
+  NumPy's broadcasting from the right lines it up; the array templates and Tensor-level rules then apply as they
+  are, and a gradient is summed down to its operand's shape per batch row;
+- a matrix product broadcasts the same way over its batch dims; a constant matrix times a batch of vectors,
+  or a batch of matrices times a constant matrix, is one BLAS call for the whole batch;
+- Cholesky factors, triangular solves and determinants work on the stack of the batch's matrices;
+- reshapes, indexing (basic, or advanced indices side by side), transposes, triangles, diagonals, reductions
+  and the ops that take an ``axis`` shift their dims past the batch dim;
 - any other op runs once per row of the batch, with its own forward and Tensor-level rule: always right, only
-  slower.
+  slower (``row_ops`` counts them).
+
+As in the unbatched replay, large values go into kept buffers and a Bernoulli log-likelihood of binary data
+takes its specialized form. Two things are specific to the batch: when the flat input is read through slices
+that tile it (a model's sites), its gradient is the concatenation of theirs; and a sum's gradient is left in
+its reduced shape, to broadcast, when it only meets products with full-shape factors.
 
 Values that depend only on constants stay unbatched and are computed once per replay. Each row of the result
 equals what the unbatched replay gives at that row, up to the order of floating-point sums (a product of a
@@ -39,10 +45,7 @@ from .compile import (
     _NODE,
     _UFUNCS,
     NotCompilable,
-    _expand,
     _forward_lines,
-    _matmul_grad_a,
-    _matmul_grad_b,
     _numbered,
     _record,
     _simplify,
@@ -53,7 +56,6 @@ from .compile import (
     _var,
     binary_bernoulli,
 )
-from .ops.indexing import IndexScatter
 from .tensor import Tensor
 
 __all__ = ["CompiledBatchedValueAndGrad", "compile_value_and_grad_batched"]
@@ -113,9 +115,8 @@ class _Batcher:
     def __init__(self, rec: Any, count: int) -> None:
         self.rec, self.count = rec, count
         self.order = _simplify(rec)
-        self.ns: dict[str, Any] = {"_np": np, "_arr": np.asarray, "_expand": _expand, "_rows": _rows_forward,
-                                   "_rows_backward": _rows_backward, "_index_scatter": IndexScatter.forward,
-                                   "_matmul_grad_a": _matmul_grad_a, "_matmul_grad_b": _matmul_grad_b}
+        # the unbatched replay's helpers and constants (see generate), and the row-by-row fallbacks
+        self.ns: dict[str, Any] = {"_rows": _rows_forward, "_rows_backward": _rows_backward}
         self.lines: list[str] = []
         self.batched: dict[int, bool] = {}
         self.aliases: set[str] = set()
