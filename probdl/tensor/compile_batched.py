@@ -248,15 +248,18 @@ class _Batcher:
             return False
         if ka == _CONST and self.is_batched((kb, rb)) and sb[1] == 1:
             m, k = sa
+            # M's transpose, and M in column-major order for the gradient: the layouts BLAS reads fastest
             self.ns[f"MT{i}"] = np.ascontiguousarray(rec.consts[ra].T)
-            self.lines.append(f"    v{i} = ({_var((kb, rb))}.reshape({(C, k)!r}) @ MT{i}).reshape({(C, m, 1)!r})")
+            self.ns[f"MF{i}"] = np.asfortranarray(rec.consts[ra])
+            self.lines.append(f"    v{i} = _np.dot({_var((kb, rb))}.reshape({(C, k)!r}), MT{i}).reshape({(C, m, 1)!r})")
             self.kind[i] = "matmul_left"
             return True
         if kb == _CONST and self.is_batched((ka, ra)):
             p, k = sa
             n = sb[1]
             self.ns[f"MT{i}"] = np.ascontiguousarray(rec.consts[rb].T)
-            self.lines.append(f"    v{i} = ({_var((ka, ra))}.reshape({(C * p, k)!r}) @ c{rb}).reshape({(C, p, n)!r})")
+            a_rows = f"{_var((ka, ra))}.reshape({(C * p, k)!r})"
+            self.lines.append(f"    v{i} = _np.dot({a_rows}, c{rb}).reshape({(C, p, n)!r})")
             self.kind[i] = "matmul_right"
             return True
         return False
@@ -273,7 +276,6 @@ class _Batcher:
         """Lines to run first, and (input, gradient expression) for the inputs that need one, of node i."""
         rec, C = self.rec, self.count
         op, a, shape, in_shapes, kind = rec.ops[i], rec.attrs[i], rec.shapes[i], rec.in_shapes[i], self.kind[i]
-        src = rec.sources[i]
         g = f"g{i}"
         if kind == "elementwise":
             args = self.ns[f"X{i}"]
@@ -300,11 +302,11 @@ class _Batcher:
                     terms.append((j, expr))
             return [], terms
         if kind == "matmul_left":  # v = M b: b̄ = Mᵀ ḡ, row by row
-            (_, ref), m = src[0], in_shapes[0][0]
-            return [], [(1, f"({g}.reshape({(C, m)!r}) @ c{ref}).reshape({(C,) + in_shapes[1]!r})")]
+            m = in_shapes[0][0]
+            return [], [(1, f"_np.dot({g}.reshape({(C, m)!r}), MF{i}).reshape({(C,) + in_shapes[1]!r})")]
         if kind == "matmul_right":  # v = a M: ā = ḡ Mᵀ
             p, n = shape
-            return [], [(0, f"({g}.reshape({(C * p, n)!r}) @ MT{i}).reshape({(C,) + in_shapes[0]!r})")]
+            return [], [(0, f"_np.dot({g}.reshape({(C * p, n)!r}), MT{i}).reshape({(C,) + in_shapes[0]!r})")]
         if kind == "reshape":
             return [], [(0, f"{g}.reshape({(C,) + in_shapes[0]!r})")]
         if kind == "getitem":
