@@ -484,6 +484,60 @@ def _forward_lines(rec: _Recording, order: list[int], namespace: dict, special: 
     return lines
 
 
+class _GradientLines:
+    """The bookkeeping lines of a generated backward, shared by the replays of :class:`CompiledFunction` and of
+    :mod:`probdl.tensor.compile_batched`. Which nodes receive gradients, and from how many consumers, is known
+    from the graph: a node's first gradient term is assigned and later ones added, with no test at run time.
+    Only a gradient that an op's Tensor-level rule may leave as None (an op without array code: ``laid_out``
+    false), and those reached only through such a gradient, are set to None first and tested (``maybe_none``).
+    ``input_line(src, expr)`` is the line adding a term to an input's gradient."""
+
+    __slots__ = ("maybe_none", "has_grad", "input_line")
+
+    def __init__(self, order: list[int], sources: list, needs_of: Callable, laid_out: Callable[[int], bool],
+                 output: int, input_line: Callable[[tuple, str], str]) -> None:
+        self.maybe_none: set[int] = set()
+        for i in reversed(order):
+            if i in self.maybe_none or not laid_out(i):
+                self.maybe_none.update(ref for (kind, ref), need in zip(sources[i], needs_of(i))
+                                       if need and kind == _NODE)
+        self.has_grad, self.input_line = {output}, input_line
+
+    def start(self, output: int) -> list[str]:
+        """The lines before the first node's backward: the tested gradients' None, the output's seed."""
+        first = ["    " + " = ".join(f"g{i}" for i in sorted(self.maybe_none)) + " = None"] if self.maybe_none else []
+        return first + [f"    g{output} = _seed"]  # _seed is read only: no gradient is changed in place
+
+    def add(self, src: tuple, expr: str) -> str:
+        """The line adding the term ``expr`` to the gradient of ``src`` (an input or a node)."""
+        kind, ref = src
+        if kind == _INPUT:
+            return self.input_line(src, expr)
+        g = f"g{ref}"
+        if ref in self.maybe_none:
+            self.has_grad.add(ref)
+            return f"_e = {expr}; {g} = _e if {g} is None else {g} + _e"
+        if ref in self.has_grad:
+            return f"{g} = {g} + ({expr})"
+        self.has_grad.add(ref)
+        return f"{g} = {expr}"
+
+    def add_rule_result(self, srcs: tuple, needs: tuple[bool, ...], term: Callable[[int], str]) -> list[str]:
+        """The lines adding the results ``_t[j]`` of a Tensor-level rule (``term(j)``: the expression for input
+        j), each only when it is not None."""
+        lines = []
+        for j, (src, need) in enumerate(zip(srcs, needs)):
+            if need:
+                lines += [f"if _t[{j}] is not None:", "    " + self.add(src, term(j))]
+        return lines
+
+    def node_lines(self, i: int, body: list[str]) -> list[str]:
+        """Node i's backward ``body``, under a test of its gradient when that may be None."""
+        if i in self.maybe_none:
+            return [f"    if g{i} is not None:"] + ["        " + b for b in body]
+        return ["    " + b for b in body]
+
+
 class CompiledFunction:
     """``f(*arrays) -> (value, (gradient per input))`` by replaying a recorded graph as generated straight-line
     Python (see the module docstring). ``num_ops`` is the number of ops the replay runs forward (recorded ones
@@ -519,38 +573,19 @@ class CompiledFunction:
             return tuple(is_float and (kind == _INPUT or (kind == _NODE and depends[ref]))
                          for (kind, ref), is_float in zip(sources[i], rec.in_float[i]))
 
-        # gradients a Tensor-level rule may leave as None are tested at run time, and so are those reached only
-        # through such a gradient; the rest are laid out here
-        maybe_none: set[int] = set()
-        for i in reversed(order):
-            if i in maybe_none or (special[i][1] or _template(ops[i], _BACKWARD)) is None:
-                maybe_none.update(ref for (kind, ref), need in zip(sources[i], needs_of(i)) if need and kind == _NODE)
+        grads = _GradientLines(order, sources, needs_of,
+                               lambda i: (special[i][1] or _template(ops[i], _BACKWARD)) is not None, last,
+                               lambda src, expr: f"g{_var(src)} = g{_var(src)} + ({expr})")
         for k, name in enumerate(inputs):
             namespace[f"IS{k}"], namespace[f"ID{k}"] = rec.input_shapes[k], rec.input_dtypes[k]
             lines.append(f"    g{name} = _np.zeros(IS{k}, ID{k})")
-        if maybe_none:
-            lines.append("    " + " = ".join(f"g{i}" for i in sorted(maybe_none)) + " = None")
-        namespace["_seed"] = np.ones(rec.shapes[last], rec.dtypes[last])  # read only: no gradient is changed in place
-        lines.append(f"    g{last} = _seed")
-        has_grad = {last}
-
-        def accumulate(src: tuple, expr: str) -> str:
-            target = _var(src)
-            if src[0] == _INPUT:
-                return f"g{target} = g{target} + ({expr})"
-            g = "g" + target[1:]
-            if src[1] in maybe_none:
-                has_grad.add(src[1])
-                return f"_e = {expr}; {g} = _e if {g} is None else {g} + _e"
-            if src[1] in has_grad:
-                return f"{g} = {g} + ({expr})"
-            has_grad.add(src[1])
-            return f"{g} = {expr}"
+        namespace["_seed"] = np.ones(rec.shapes[last], rec.dtypes[last])
+        lines += grads.start(last)
 
         for i in reversed(order):
             op, src, a = ops[i], sources[i], attrs[i]
             needs = needs_of(i)
-            if i not in has_grad or not any(needs):
+            if i not in grads.has_grad or not any(needs):
                 continue
             args = [_var(t) for t in src]
             body = []
@@ -574,19 +609,12 @@ class CompiledFunction:
                     expr = template.format(**names)
                     if op.__name__ in _ELEMENTWISE_BROADCAST and in_shapes[i][j] != rec.shapes[i]:
                         expr = _sum_to_code(expr, rec.shapes[i], in_shapes[i][j])
-                    body.append(accumulate(t_src, expr))
+                    body.append(grads.add(t_src, expr))
             else:
                 namespace[f"T{i}"] = _tensor_rule(op, a)
                 body.append(f"_t = T{i}([{', '.join(args)}], {needs!r}, v{i}, g{i})")
-                for j, (t_src, need) in enumerate(zip(src, needs)):
-                    if need:
-                        body.append(f"if _t[{j}] is not None:")
-                        body.append("    " + accumulate(t_src, f"_t[{j}]"))
-            if i in maybe_none:
-                lines.append(f"    if g{i} is not None:")
-                lines.extend("        " + b for b in body)
-            else:
-                lines.extend("    " + b for b in body)
+                body += grads.add_rule_result(src, needs, lambda j: f"_t[{j}]")
+            lines += grads.node_lines(i, body)
         lines.append(f"    return v{last}, ({''.join('g' + name + ', ' for name in inputs)})")
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, "<probdl compiled value_and_grad>", "exec"), namespace)
@@ -610,11 +638,17 @@ class CompiledValueAndGrad:
         return float(value), grad
 
 
+def _broadcast_axes(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes of a value of ``shape`` that broadcasting an operand of shape ``target`` added or stretched: the
+    ones its gradient is summed over."""
+    lead = len(shape) - len(target)
+    return tuple(range(lead)) + tuple(lead + k for k, n in enumerate(target) if n == 1 and shape[lead + k] != 1)
+
+
 def _sum_to_code(expr: str, shape: tuple[int, ...], target: tuple[int, ...]) -> str:
     """Code summing ``expr`` (of ``shape``) down to the broadcast operand shape ``target``, the axes worked
     out here rather than at every replay."""
-    lead = len(shape) - len(target)
-    axes = tuple(range(lead)) + tuple(lead + k for k, n in enumerate(target) if n == 1 and shape[lead + k] != 1)
+    axes = _broadcast_axes(shape, target)
     if target == ():
         return f"_np.add.reduce(({expr}), axis={axes!r})"
     return f"_np.add.reduce(({expr}), axis={axes!r}, keepdims=True).reshape({target!r})"

@@ -45,7 +45,9 @@ from .compile import (
     _NODE,
     _UFUNCS,
     NotCompilable,
+    _broadcast_axes,
     _forward_lines,
+    _GradientLines,
     _numbered,
     _record,
     _simplify,
@@ -98,13 +100,11 @@ def _adjacent_advanced(key: tuple) -> bool:
 def _sum_to_batched(expr: str, shape: tuple[int, ...], target: tuple[int, ...], count: int) -> str:
     """Code summing ``expr``, a batch of gradients of logical ``shape``, down to the logical ``target`` shape of a
     broadcast operand, row by row (the batch dim is kept)."""
-    lead = len(shape) - len(target)
-    axes = tuple(range(lead)) + tuple(lead + k for k, n in enumerate(target) if n == 1 and shape[lead + k] != 1)
-    axes = tuple(1 + a for a in axes)
+    axes = tuple(1 + a for a in _broadcast_axes(shape, target))
     full = (count,) + target
     if not axes:
         return f"({expr}).reshape({full!r})"
-    if len(axes) == lead:  # only the leading dims broadcasting added: the sum has the target's shape already
+    if len(axes) == len(shape) - len(target):  # only leading dims were added: the sum has the target's shape
         return f"_np.add.reduce(({expr}), axis={axes!r})"
     return f"_np.add.reduce(({expr}), axis={axes!r}, keepdims=True).reshape({full!r})"
 
@@ -272,8 +272,8 @@ class _Batcher:
             return _template(self.rec.ops[i], _BACKWARD) is not None
         return kind not in ("reduce", "axis", "rows", "matrix")
 
-    def backward_terms(self, i: int, needs: tuple[bool, ...]) -> tuple[list[str], list[tuple[int, str]]]:
-        """Lines to run first, and (input, gradient expression) for the inputs that need one, of node i."""
+    def backward_terms(self, i: int, needs: tuple[bool, ...]) -> list[tuple[int, str]]:
+        """(input, gradient expression) for the inputs of node i that need one."""
         rec, C = self.rec, self.count
         op, a, shape, in_shapes, kind = rec.ops[i], rec.attrs[i], rec.shapes[i], rec.in_shapes[i], self.kind[i]
         g = f"g{i}"
@@ -288,7 +288,7 @@ class _Batcher:
                     if in_shapes[j] != shape:
                         expr = _sum_to_batched(expr, shape, in_shapes[j], C)
                     terms.append((j, expr))
-            return [], terms
+            return terms
         if kind == "matmul":
             a_arg, b_arg = self.ns[f"X{i}"]
             full = {0: f"_matmul_grad_a({g}, {b_arg}, A{i})", 1: f"_matmul_grad_b({g}, {a_arg}, A{i})"}
@@ -300,30 +300,30 @@ class _Batcher:
                     if logical != in_shapes[j]:
                         expr = _sum_to_batched(expr, logical, in_shapes[j], C)
                     terms.append((j, expr))
-            return [], terms
+            return terms
         if kind == "matmul_left":  # v = M b: b̄ = Mᵀ ḡ, row by row
             m = in_shapes[0][0]
-            return [], [(1, f"_np.dot({g}.reshape({(C, m)!r}), MF{i}).reshape({(C,) + in_shapes[1]!r})")]
+            return [(1, f"_np.dot({g}.reshape({(C, m)!r}), MF{i}).reshape({(C,) + in_shapes[1]!r})")]
         if kind == "matmul_right":  # v = a M: ā = ḡ Mᵀ
             p, n = shape
-            return [], [(0, f"_np.dot({g}.reshape({(C * p, n)!r}), MT{i}).reshape({(C,) + in_shapes[0]!r})")]
+            return [(0, f"_np.dot({g}.reshape({(C * p, n)!r}), MT{i}).reshape({(C,) + in_shapes[0]!r})")]
         if kind == "reshape":
-            return [], [(0, f"{g}.reshape({(C,) + in_shapes[0]!r})")]
+            return [(0, f"{g}.reshape({(C,) + in_shapes[0]!r})")]
         if kind == "getitem":
             self.ns[f"BS{i}"] = (C,) + in_shapes[0]
-            return [], [(0, f"_index_scatter({g}, BK{i}, {a['basic']!r}, BS{i})")]
+            return [(0, f"_index_scatter({g}, BK{i}, {a['basic']!r}, BS{i})")]
         if kind == "transpose":
-            return [], [(0, f"{g}.transpose(BQ{i})")]
+            return [(0, f"{g}.transpose(BQ{i})")]
         if kind == "triangle":
-            return [], [(0, f"_np.where(M{i}, {g}, 0.0)")]
+            return [(0, f"_np.where(M{i}, {g}, 0.0)")]
         if kind == "broadcast":
-            return [], [(0, _sum_to_batched(g, shape, in_shapes[0], C))]
+            return [(0, _sum_to_batched(g, shape, in_shapes[0], C))]
         if kind == "sum":  # ḡ copied over the summed dims: a product with ones, exact and cheaper than a copy
             kept = tuple(1 if d in a["axes"] else n for d, n in enumerate(in_shapes[0]))
             self.ns[f"K{i}"], self.ns[f"O{i}"] = (C,) + kept, np.ones((1,) + in_shapes[0], rec.in_dtypes[i][0])
             if self.broadcasts_to_full(i):  # used only in products with full-shape arrays: no copy over the dims
-                return [], [(0, f"{g}.reshape(K{i})")]
-            return [], [(0, f"{g}.reshape(K{i}) * O{i}")]
+                return [(0, f"{g}.reshape(K{i})")]
+            return [(0, f"{g}.reshape(K{i}) * O{i}")]
         raise AssertionError(kind)
 
     def broadcasts_to_full(self, i: int) -> bool:
@@ -363,6 +363,13 @@ class _Batcher:
         flags = tuple(self.is_batched(s) for s in rec.sources[i])
         args = ", ".join(_var(s) for s in rec.sources[i])
         return f"_t = _rows_backward(T{i}, [{args}], {flags!r}, {needs!r}, v{i}, g{i}, {C})"
+
+    def rule_term(self, i: int, j: int) -> str:
+        """Input j's gradient from node i's rule, ``_t[j]``, back in the input's shape when it was padded."""
+        padded = self.ns.get(f"X{i}")
+        if padded is not None and padded[j] != _var(self.rec.sources[i][j]):
+            return f"_t[{j}].reshape({(self.count,) + self.rec.in_shapes[i][j]!r})"
+        return f"_t[{j}]"
 
     def input_blocks(self, nodes: list[int], maybe_none: set[int]) -> dict[int, tuple[int, int]] | None:
         """When the flat input is read only through slices that tile it (a model's sites, one block each), the
@@ -411,65 +418,31 @@ class _Batcher:
             return tuple(is_float and self.is_batched(s) for s, is_float in zip(sources[i], rec.in_float[i]))
 
         batched_nodes = [i for i in self.order if self.batched[i]]
-        maybe_none: set[int] = set()
-        for i in reversed(batched_nodes):
-            if i in maybe_none or not self.has_template(i):
-                maybe_none.update(ref for (kind, ref), need in zip(sources[i], needs_of(i)) if need and kind == _NODE)
+        grads = _GradientLines(batched_nodes, sources, needs_of, self.has_template, last,
+                               lambda src, expr: f"gx0 += {expr}")
         self.ns["IS0"] = (C,) + rec.input_shapes[0]
-        blocks = self.input_blocks(batched_nodes, maybe_none)
+        blocks = self.input_blocks(batched_nodes, grads.maybe_none)
         if blocks is None:
             self.lines.append("    gx0 = _np.zeros(IS0)")
-        if maybe_none:
-            self.lines.append("    " + " = ".join(f"g{i}" for i in sorted(maybe_none)) + " = None")
         self.ns["_seed"] = np.ones((C,) + rec.shapes[last], rec.dtypes[last])
-        self.lines.append(f"    g{last} = _seed")
-        has_grad = {last}
-
-        def accumulate(src: tuple, expr: str) -> str:
-            kind, ref = src
-            if kind == _INPUT:
-                return f"gx0 += {expr}"
-            if ref in maybe_none:
-                has_grad.add(ref)
-                return f"_e = {expr}; g{ref} = _e if g{ref} is None else g{ref} + _e"
-            if ref in has_grad:
-                return f"g{ref} = g{ref} + ({expr})"
-            has_grad.add(ref)
-            return f"g{ref} = {expr}"
-
+        self.lines += grads.start(last)
         for i in reversed(batched_nodes):
-            needs = needs_of(i)
-            if i not in has_grad or not any(needs):
-                continue
-            src, body = sources[i], []
-            if blocks is not None and i in blocks:
-                continue  # its gradient is a block of the input's, put together at the end
+            needs, src = needs_of(i), sources[i]
+            if i not in grads.has_grad or not any(needs) or (blocks is not None and i in blocks):
+                continue  # (a block of the input: its gradient is put together at the end)
             if self.kind[i] == "getitem" and src[0][0] == _INPUT:
                 # a slice of the flat input (a model's site): add the gradient where it was read
-                body.append(f"gx0[BK{i}] += g{i}" if rec.attrs[i]["basic"] else f"_np.add.at(gx0, BK{i}, g{i})")
+                body = [f"gx0[BK{i}] += g{i}" if rec.attrs[i]["basic"] else f"_np.add.at(gx0, BK{i}, g{i})"]
             elif self.has_template(i):
-                first, terms = self.backward_terms(i, needs)
-                body += first
-                body += [accumulate(src[j], expr) for j, expr in terms]
+                body = [grads.add(src[j], expr) for j, expr in self.backward_terms(i, needs)]
             else:
-                body.append(self.rule_call(i, needs))
-                padded = self.ns.get(f"X{i}")
-                for j, need in enumerate(needs):
-                    if need:
-                        grad = f"_t[{j}]"
-                        if padded is not None and padded[j] != _var(src[j]):  # a padded operand: back to its shape
-                            grad = f"_t[{j}].reshape({(C,) + rec.in_shapes[i][j]!r})"
-                        body.append(f"if _t[{j}] is not None:")
-                        body.append("    " + accumulate(src[j], grad))
-            if i in maybe_none:
-                self.lines.append(f"    if g{i} is not None:")
-                self.lines.extend("        " + b for b in body)
-            else:
-                self.lines.extend("    " + b for b in body)
+                body = [self.rule_call(i, needs)]
+                body += grads.add_rule_result(src, needs, lambda j, i=i: self.rule_term(i, j))
+            self.lines += grads.node_lines(i, body)
         if blocks is not None:
             parts = []
             for i, (start, stop) in sorted(blocks.items(), key=lambda item: item[1]):
-                if i not in has_grad:
+                if i not in grads.has_grad:
                     parts.append(f"_np.zeros({(C, stop - start)!r})")
                 else:
                     parts.append(f"g{i}" if rec.shapes[i] else f"g{i}.reshape({(C, 1)!r})")  # an int index
