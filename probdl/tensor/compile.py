@@ -56,7 +56,7 @@ from ..backend import random as _backend_random
 from ..backend.linalg import solve_triangular
 from .autograd import Op, no_grad, set_tracing
 from .ops.base import _sum_to_array
-from .ops.elementwise import BernoulliLogLikelihood, _sigmoid_array, _softplus_array
+from .ops.elementwise import Add, BernoulliLogLikelihood, Mul, Neg, Sub, _sigmoid_array, _softplus_array
 from .ops.indexing import IndexScatter
 from .ops.linalg import einsum_optimizes
 from .ops.shape import DiagonalScatter, _diagonal_index
@@ -262,10 +262,28 @@ def binary_bernoulli(rec: _Recording, i: int, namespace: dict) -> bool:
     return True
 
 
-def _sums_binary_bernoulli(rec: _Recording, i: int, namespace: dict) -> bool:
-    """Whether Sum node i sums a specialized Bernoulli log-likelihood (see :class:`_BinaryBernoulli`)."""
+def _sum_gradient_broadcasts(rec: _Recording, i: int, namespace: dict, needed: Callable[[tuple], bool]) -> bool:
+    """Whether the gradient of Sum node i may keep its reduced shape (summed dims as 1s) instead of being copied
+    over them: when it only meets products with full-shape arrays, which broadcast it. That holds when the summed
+    value is a specialized Bernoulli log-likelihood (its gradient multiplies the full-shape dlogits), or passes
+    it (through sums, differences and negations) to products whose other factor has the full shape. ``needed``
+    tells which inputs may receive a gradient."""
     kind, ref = rec.sources[i][0]
-    return kind == _NODE and f"BB{ref}" in namespace
+    return kind == _NODE and (f"BB{ref}" in namespace or _full_gradients(rec, ref, needed))
+
+
+def _full_gradients(rec: _Recording, i: int, needed: Callable[[tuple], bool]) -> bool:
+    """Whether node i turns any gradient that broadcasts to its shape into full-shape input gradients (see
+    :func:`_sum_gradient_broadcasts`)."""
+    name, shape = rec.ops[i].__name__, rec.shapes[i]
+    if rec.ops[i] not in (Add, Sub, Mul, Neg):
+        return False
+    inputs = [j for j, src in enumerate(rec.sources[i]) if needed(src)]
+    if any(rec.in_shapes[i][j] != shape for j in inputs):
+        return False
+    if name == "Mul":  # each input's gradient is the gradient times the other factor
+        return all(rec.in_shapes[i][1 - j] == shape for j in inputs)
+    return all(rec.sources[i][j][0] == _NODE and _full_gradients(rec, rec.sources[i][j][1], needed) for j in inputs)
 
 
 def _specialized(rec: _Recording, i: int, namespace: dict, shared: dict) -> tuple[str | None, tuple | None]:
@@ -275,8 +293,7 @@ def _specialized(rec: _Recording, i: int, namespace: dict, shared: dict) -> tupl
     backward templates of several inputs share is put in ``shared[i]`` and read as ``{s}``."""
     name, a, shape, in_shapes = rec.ops[i].__name__, rec.attrs[i], rec.shapes[i], rec.in_shapes[i]
     floating = rec.dtypes[i].kind == "f"
-    if name == "Sum" and _sums_binary_bernoulli(rec, i, namespace):
-        # the gradient's only use is a product with the Bernoulli's full-shape dlogits: it broadcasts there
+    if name == "Sum" and _sum_gradient_broadcasts(rec, i, namespace, lambda src: src[0] != _CONST):
         return None, ("{g}.reshape({K})",)
     if name == "Sum" and shape == ():
         namespace[f"D{i}"] = rec.in_dtypes[i][0]

@@ -51,7 +51,7 @@ from .compile import (
     _numbered,
     _record,
     _simplify,
-    _sums_binary_bernoulli,
+    _sum_gradient_broadcasts,
     _template,
     _tensor_rule,
     _triangle_mask,
@@ -321,34 +321,10 @@ class _Batcher:
         if kind == "sum":  # ḡ copied over the summed dims: a product with ones, exact and cheaper than a copy
             kept = tuple(1 if d in a["axes"] else n for d, n in enumerate(in_shapes[0]))
             self.ns[f"K{i}"], self.ns[f"O{i}"] = (C,) + kept, np.ones((1,) + in_shapes[0], rec.in_dtypes[i][0])
-            if self.broadcasts_to_full(i):  # used only in products with full-shape arrays: no copy over the dims
+            if _sum_gradient_broadcasts(rec, i, self.ns, self.is_batched):  # it broadcasts where it is used
                 return [(0, f"{g}.reshape(K{i})")]
             return [(0, f"{g}.reshape(K{i}) * O{i}")]
         raise AssertionError(kind)
-
-    def broadcasts_to_full(self, i: int) -> bool:
-        """Whether the gradient of Sum node i may stay in its reduced shape, (C, 1, ...): when the summed value
-        is a specialized Bernoulli log-likelihood (its gradient multiplies the full-shape dlogits) or a product
-        (its input gradients multiply the other factor) of factors of the full shape."""
-        kind, ref = self.rec.sources[i][0]
-        if kind != _NODE:
-            return False
-        return _sums_binary_bernoulli(self.rec, i, self.ns) or self.full_gradients(ref)
-
-    def full_gradients(self, i: int) -> bool:
-        """Whether node i turns any gradient that broadcasts to its shape into full-shape input gradients: a
-        product of full-shape factors, or a sum, difference or negation whose inputs that need gradients are
-        such nodes (the gradient passes through to them)."""
-        rec = self.rec
-        name, shape = rec.ops[i].__name__, rec.shapes[i]
-        if self.kind.get(i) != "elementwise" or name not in ("Mul", "Add", "Sub", "Neg"):
-            return False
-        needed = [j for j, src in enumerate(rec.sources[i]) if self.is_batched(src)]
-        if any(rec.in_shapes[i][j] != shape for j in needed):
-            return False
-        if name == "Mul":  # each input's gradient is ḡ times the other factor
-            return all(rec.in_shapes[i][1 - j] == shape for j in needed)
-        return all(rec.sources[i][j][0] == _NODE and self.full_gradients(rec.sources[i][j][1]) for j in needed)
 
     def rule_call(self, i: int, needs: tuple[bool, ...]) -> str:
         """The call of node i's Tensor-level rule (on the whole batch, or row by row), into ``_t``."""
