@@ -31,7 +31,6 @@ References:
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +39,17 @@ import numpy as np
 from ..backend.linalg import LinAlgError
 from ..tensor.compile import NotCompilable, results_agree
 from ..tensor.compile_batched import CompiledBatchedValueAndGrad, compile_value_and_grad_batched
-from .hmc import MAX_ENERGY_ERROR, NUTS, FlatModel, HMCState, _log_add_exp, _no_u_turn, _quiet_trace
+from .hmc import (
+    MAX_ENERGY_ERROR,
+    NUTS,
+    FlatModel,
+    FlatPotential,
+    HMCState,
+    _log_add_exp,
+    _no_u_turn,
+    _quiet_trace,
+    _warn_disagreed,
+)
 from .hmc_util import Metric
 
 __all__ = ["BatchedNUTS", "BatchPotential", "batch_potential"]
@@ -298,7 +307,7 @@ class RowByRow:
 
     __slots__ = ("potential",)
 
-    def __init__(self, potential: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> None:
+    def __init__(self, potential: FlatModel | FlatPotential) -> None:
         self.potential = potential
 
     def __call__(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -329,9 +338,13 @@ class CompiledBatchPotential:
         return values, grads
 
     def agrees(self, z: np.ndarray, rows: Any = None) -> bool:
-        """Whether the ``rows`` (default: all) of the replay at ``z`` agree with the model's own potential."""
-        with np.errstate(all="ignore"):
-            values, grads = self._replay(z)
+        """Whether the ``rows`` (default: all) of the replay at ``z`` agree with the model's own potential (a
+        replay that fails where the model works does not)."""
+        try:
+            with np.errstate(all="ignore"):
+                values, grads = self._replay(z)
+        except Exception:  # noqa: BLE001  (any failure of the replay: it disagrees)
+            return False
         rtol = self.model._rtol()
         for c in range(z.shape[0]) if rows is None else rows:
             value, grad = self.model.eager(z[c])
@@ -345,10 +358,7 @@ class CompiledBatchPotential:
         self.calls += 1
         check, row = divmod(self.calls, FlatModel.CHECK_EVERY)
         if row == 0 and not self.agrees(z, [check % z.shape[0]]):  # one row per check, in turn
-            warnings.warn("NUTS: the compiled batched potential disagreed with the model's (the model's graph "
-                          "depends on its values); switching to evaluating the chains one by one. Draws made "
-                          f"since the previous check (at most {FlatModel.CHECK_EVERY} steps ago) may be affected: "
-                          "rerun with jit_compile=False.", RuntimeWarning, stacklevel=2)
+            _warn_disagreed("batched potential", "Draws made", "steps", "evaluating the chains one by one")
             self.compiled = None
             return self.fallback(z)
         return self._replay(z)

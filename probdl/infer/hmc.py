@@ -290,9 +290,9 @@ def _quiet_trace():
         enable_validation(validating)
 
 
-def _warn_disagreed(what: str, since: str, unit: str) -> None:
+def _warn_disagreed(what: str, since: str, unit: str, instead: str = "the uncompiled model") -> None:
     warnings.warn(f"NUTS/HMC: the compiled {what} disagreed with the model's (the model's graph depends on its "
-                  f"values); switching to the uncompiled model. {since} since the previous check (at most "
+                  f"values); switching to {instead}. {since} since the previous check (at most "
                   f"{FlatModel.CHECK_EVERY} {unit} ago) may be affected: rerun with jit_compile=False.",
                   RuntimeWarning, stacklevel=3)
 

@@ -203,10 +203,10 @@ class MCMC:
         seeds = np.random.SeedSequence(seed).spawn(self.num_chains)
         start = time.perf_counter()
         cores = min(self.num_chains, os.cpu_count() or 1)
-        batches = [[int(c) for c in b] for b in np.array_split(np.arange(self.num_chains), cores)]
         if self.chain_method == "parallel" and self.num_chains > 1:
             self._results = self._run_parallel(seeds, inits)
-        elif self.chain_method == "vectorized" and len(batches) > 1 and _can_fork():
+        elif self.chain_method == "vectorized" and cores > 1 and _can_fork():
+            batches = [[int(c) for c in b] for b in np.array_split(np.arange(self.num_chains), cores)]
             self._results = self._run_parallel(seeds, inits, batches)
         elif self.chain_method == "vectorized":
             progress = _Progress(self.progress_bar, self.num_chains, self._total_iterations, self._warmup_iterations)

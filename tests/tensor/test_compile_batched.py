@@ -132,6 +132,23 @@ def test_a_models_potential_for_a_batch_of_chains():
     np.testing.assert_allclose(batch_potential(uncompiled, 4)(z)[0], values, rtol=1e-12)
 
 
+def test_a_batched_replay_that_goes_wrong_is_dropped_with_a_warning():
+    """Checked against the model one row every CHECK_EVERY calls: at a disagreement it warns and evaluates the
+    chains one by one from then on. A replay that fails at the test points is never used."""
+    info = initialize_model(logistic, (pd.tensor(X), pd.tensor((X[:, 0] > 0) * 1.0)), rng=np.random.default_rng(1))
+    model = FlatModel(info, jit_compile=True)
+    potential = batch_potential(model, 2)
+    z = RNG.normal(size=(2, model.size))
+    potential._fn = lambda x: (np.zeros(2), (np.zeros_like(x),))  # a replay that has gone wrong
+    potential.calls = FlatModel.CHECK_EVERY - 1
+    with pytest.warns(RuntimeWarning, match="switching to evaluating the chains one by one"):
+        values, grads = potential(z)
+    assert potential.compiled is None
+    np.testing.assert_allclose(values, [model.eager(row)[0] for row in z], rtol=1e-12)
+    potential._fn = lambda x: 1 / 0
+    assert not potential.agrees(z)
+
+
 def test_a_failed_factorization_in_one_row_sends_the_call_row_by_row():
     def correlated():
         s = sample("s", dist.Normal(0.0, 1.0))
