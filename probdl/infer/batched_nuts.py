@@ -115,7 +115,7 @@ class BatchedNUTS:
             raise ValueError(f"BatchedNUTS: {len(kernels)} kernels for {len(states)} states")
         self.kernels, self.potential, self.on_transition = kernels, potential, on_transition
         C, D = len(states), states[0].z.size
-        self.num_chains, self.size = C, D
+        self.size = D
         self.dense = states[0].inverse_mass_matrix.ndim == 2
         self.chains = [_Chain() for _ in range(C)]
         self.inv_mass = np.stack([s.inverse_mass_matrix for s in states])
@@ -356,8 +356,8 @@ class CompiledBatchPotential:
         if self.compiled is None:
             return self.fallback(z)
         self.calls += 1
-        check, row = divmod(self.calls, FlatModel.CHECK_EVERY)
-        if row == 0 and not self.agrees(z, [check % z.shape[0]]):  # one row per check, in turn
+        if (self.calls % FlatModel.CHECK_EVERY == 0  # one row per check, in turn
+                and not self.agrees(z, [self.calls // FlatModel.CHECK_EVERY % z.shape[0]])):
             _warn_disagreed("batched potential", "Draws made", "steps", "evaluating the chains one by one")
             self.compiled = None
             return self.fallback(z)

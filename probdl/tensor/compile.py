@@ -251,7 +251,7 @@ class _BinaryBernoulli:
         return self.neg_sign * np.exp(low, out=low)
 
 
-def binary_bernoulli(rec: _Recording, i: int, namespace: dict) -> bool:
+def _binary_bernoulli(rec: _Recording, i: int, namespace: dict) -> bool:
     """Whether node i is a Bernoulli log-likelihood of binary data, put as ``BB{i}`` in the namespace if so."""
     if rec.ops[i] is not BernoulliLogLikelihood:
         return False
@@ -298,7 +298,7 @@ def _specialized(rec: _Recording, i: int, namespace: dict, shared: dict) -> tupl
     if name == "Sum" and shape == ():
         namespace[f"D{i}"] = rec.in_dtypes[i][0]
         return None, (f"_filled({{g}}, {{S0}}, D{i})",)
-    if binary_bernoulli(rec, i, namespace):
+    if _binary_bernoulli(rec, i, namespace):
         return f"BB{i}.forward({{a}})", (f"{{g}} * BB{i}.dlogits()", None)
     if name == "MatMul":
         full = ("_matmul_grad_a({g}, {b}, {A})", "_matmul_grad_b({g}, {a}, {A})")

@@ -45,6 +45,7 @@ from .compile import (
     _NODE,
     _UFUNCS,
     NotCompilable,
+    _binary_bernoulli,
     _broadcast_axes,
     _forward_lines,
     _GradientLines,
@@ -56,7 +57,6 @@ from .compile import (
     _tensor_rule,
     _triangle_mask,
     _var,
-    binary_bernoulli,
 )
 from .tensor import Tensor
 
@@ -188,7 +188,7 @@ class _Batcher:
             args = [self.operand(i, j, len(shape)) for j in range(len(rec.sources[i]))]
             template = _template(op, _FORWARD) if kind == "elementwise" else None
             ufunc = _template(op, _UFUNCS)
-            if binary_bernoulli(rec, i, self.ns):
+            if _binary_bernoulli(rec, i, self.ns):
                 self.special_backward[i] = (f"{{g}} * BB{i}.dlogits()", None)
                 code = f"BB{i}.forward({args[0]})"
             elif (ufunc and not a and i != rec.output and rec.dtypes[i].kind == "f"
